@@ -17,7 +17,13 @@ import numpy as np
 
 from invoice_fraud.features import FEATURE_NAMES, build_features
 from invoice_fraud.metrics import get_metrics
-from invoice_fraud.schema import BatchPrediction, FraudPrediction, Invoice, weekday_warning
+from invoice_fraud.schema import (
+    BatchPrediction,
+    FraudPrediction,
+    Invoice,
+    InvoiceBatch,
+    weekday_warning,
+)
 from invoice_fraud.settings import get_settings
 
 WEEKDAY_COLUMN = FEATURE_NAMES.index("weekday")
@@ -113,7 +119,7 @@ class InvoiceFraudService:
         invoice = Invoice.model_construct(**fields)  # type: ignore[arg-type]
         return self._results([invoice], "predict_invoice_fraud")[0]
 
-    @bentoml.api(route="/predict_invoice_fraud_batch")
+    @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
     def predict_invoice_fraud_batch(self, invoices: list[Invoice]) -> BatchPrediction:
         """Score up to 10,000 invoices sent as ``{"invoices": [...]}``, in order."""
         results = self._results(invoices, "predict_invoice_fraud_batch")

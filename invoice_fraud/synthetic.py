@@ -142,6 +142,19 @@ def generate_invoices(params: GeneratorParams | None = None) -> pd.DataFrame:
     secondary = rng.choice(len(Typology), size=n_fraud, p=_SECONDARY_WEIGHTS)
     has_second = (rng.random(n_fraud) < p.second_typology_share) & (secondary != primary)
     fraud_mask = (1 << primary) | np.where(has_second, 1 << secondary, 0)
+    # Some pairs cannot coexist in one amount: an inflated amount is not just below an
+    # approval limit, and an amount just below a limit is not round. Keep the mask honest.
+    below_bit, inflated_bit, round_bit = (
+        1 << Typology.BELOW_APPROVAL_LIMIT,
+        1 << Typology.INFLATED_AMOUNT,
+        1 << Typology.ROUND_AMOUNT,
+    )
+    conflict = (fraud_mask & below_bit) != 0
+    fraud_mask = np.where(
+        conflict & (fraud_mask & inflated_bit != 0), fraud_mask & ~below_bit, fraud_mask
+    )
+    conflict = (fraud_mask & below_bit) != 0
+    fraud_mask = np.where(conflict, fraud_mask & ~round_bit, fraud_mask)
     mask[is_fraud] = fraud_mask
 
     def has(t: Typology) -> np.ndarray:
@@ -165,7 +178,7 @@ def generate_invoices(params: GeneratorParams | None = None) -> pd.DataFrame:
     under = np.where(rng.random(n) < 0.6, np.floor(under), under)
     amount = np.where(below, under, amount)
 
-    round_fraud = has(Typology.ROUND_AMOUNT) & ~below
+    round_fraud = has(Typology.ROUND_AMOUNT)
     round_units = rng.choice(np.array([500.0, 1_000.0, 5_000.0]), size=n, p=[0.3, 0.5, 0.2])
     round_amount = rng.integers(3, 30, size=n) * round_units
     round_amount = np.where(inflated, np.round(amount / 10_000.0) * 10_000.0, round_amount)
@@ -197,7 +210,7 @@ def generate_invoices(params: GeneratorParams | None = None) -> pd.DataFrame:
             "invoice_year": ymd.year.to_numpy(np.int64),
             "invoice_month": ymd.month.to_numpy(np.int64),
             "invoice_day": ymd.day.to_numpy(np.int64),
-            "invoice_weekday": ymd.weekday.to_numpy(np.int64),
+            "invoice_weekday": ymd.day_of_week.to_numpy(np.int64),
             "is_fraud": is_fraud.astype(np.int8),
             "typologies": mask,
         }
