@@ -36,6 +36,11 @@ class ServiceMetrics:
     latency: Histogram
     probability: Histogram
     model_info: Gauge
+    verdicts: Counter
+    store_writes: Counter
+    store_failures: Counter
+    store_dropped: Counter
+    store_queue_depth: Gauge
 
     def record(self, endpoint: str, proba: np.ndarray, flagged: int, seconds: float) -> None:
         """Count one call's scored invoices, its model time and their probabilities."""
@@ -93,9 +98,42 @@ def get_metrics() -> ServiceMetrics:
         ["model_tag", "threshold"],
         multiprocess_mode="max",
     )
+    verdicts = Counter(
+        "invoice_fraud_verdict",
+        "Analyst verdicts recorded, by what the model predicted and what the analyst found.",
+        ["prediction", "verdict"],
+    )
+    store_writes = Counter(
+        "invoice_fraud_store_writes", "Scored invoices written to the prediction store."
+    )
+    store_failures = Counter(
+        "invoice_fraud_store_failures",
+        "Rows in prediction-store writes that failed (they are kept and retried).",
+    )
+    store_dropped = Counter(
+        "invoice_fraud_store_dropped",
+        "Scored invoices dropped because the store's queue was full (database away too long).",
+    )
+    store_queue_depth = Gauge(
+        "invoice_fraud_store_queue_depth",
+        "Scored invoices waiting to be written to the prediction store.",
+        multiprocess_mode="livesum",
+    )
     # Every series exists from the first scrape, so rate() and alerts see zeros, not gaps.
     for label in ("0", "1"):
         predictions.labels(prediction=label)
+        for verdict in ("fraud", "legitimate"):
+            verdicts.labels(prediction=label, verdict=verdict)
     for endpoint in ENDPOINTS:
         latency.labels(endpoint=endpoint)
-    return ServiceMetrics(predictions, latency, probability, model_info)
+    return ServiceMetrics(
+        predictions,
+        latency,
+        probability,
+        model_info,
+        verdicts,
+        store_writes,
+        store_failures,
+        store_dropped,
+        store_queue_depth,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -118,9 +118,28 @@ class InvoiceBatch(BaseModel):
     invoices: list[Invoice] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class InvoiceRequest(Invoice):
+    """One invoice to score, with an optional request for the reasons."""
+
+    explain: bool = Field(
+        default=False, description="Include the top reasons (slower: computes contributions)."
+    )
+
+
+class Reason(BaseModel):
+    """One concept's push on the score (contribution in log-odds; > 0 raises it)."""
+
+    feature: str
+    value: float
+    contribution: float
+    direction: Literal["raises", "lowers"]
+    text: str
+
+
 class FraudPrediction(BaseModel):
     """The score of one invoice."""
 
+    prediction_id: str = Field(description="Id of the stored prediction (for verdicts).")
     invoice_id: str | int | None = None
     prediction: Literal[0, 1] = Field(description="1 when fraud_probability >= threshold.")
     fraud_probability: float = Field(ge=0.0, le=1.0)
@@ -128,6 +147,9 @@ class FraudPrediction(BaseModel):
     model_tag: str
     invoice_weekday: int = Field(description="The calendar's weekday, used for scoring.")
     warnings: list[str] = Field(default_factory=list)
+    reasons: list[Reason] | None = Field(
+        default=None, description="Top reasons, when the request asked with explain=true."
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -138,3 +160,111 @@ class BatchPrediction(BaseModel):
     flagged: int
     threshold: float
     model_tag: str
+
+
+class Explanation(BaseModel):
+    """Every reason behind an invoice's score, largest push first."""
+
+    fraud_probability: float = Field(ge=0.0, le=1.0)
+    prediction: Literal[0, 1]
+    threshold: float
+    model_tag: str
+    base_score: float = Field(description="The model's bias, in log-odds.")
+    reasons: list[Reason]
+
+
+class RecentQuery(BaseModel):
+    """Which stored predictions to list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=1_000, strict=True)
+    only_flagged: bool = Field(default=False, strict=True)
+    since: dt.datetime | None = Field(default=None, description="ISO 8601; naive means UTC.")
+
+
+class StoredPrediction(BaseModel):
+    """A scored invoice as kept in the store."""
+
+    prediction_id: str
+    scored_at: str
+    invoice_id: str | None
+    amount: float
+    tax: float
+    total: float
+    invoice_year: int
+    invoice_month: int
+    invoice_day: int
+    invoice_weekday: int
+    client_weekday: int | None
+    fraud_probability: float
+    prediction: int
+    threshold: float
+    model_tag: str
+    warnings: list[str]
+    features: dict[str, float]
+    verdict: str | None
+    verdict_comment: str | None
+    verdict_at: str | None
+
+
+class RecentPredictions(BaseModel):
+    """Stored predictions, newest first."""
+
+    predictions: list[StoredPrediction]
+
+
+class SummaryQuery(BaseModel):
+    """The window a summary covers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_minutes: int = Field(default=60, ge=1, le=525_600, strict=True)
+
+
+class VerdictCounts(BaseModel):
+    """Analyst verdicts in a window, against what the model predicted."""
+
+    confirmed_fraud: int
+    confirmed_legitimate: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    true_negatives: int
+
+
+class PredictionSummary(BaseModel):
+    """Counts over a recent window."""
+
+    window_minutes: int
+    since: str
+    scored: int
+    flagged: int
+    fraud_rate: float
+    verdicts: VerdictCounts
+    model_tag: str
+
+
+class VerdictRequest(BaseModel):
+    """An analyst's verdict on a stored prediction."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prediction_id: str = Field(min_length=1, max_length=64)
+    verdict: Literal["fraud", "legitimate"]
+    comment: str | None = Field(default=None, max_length=2_000)
+
+
+class ModelCard(BaseModel):
+    """What the served model is, from its metadata."""
+
+    model_tag: str
+    threshold: float
+    threshold_strategy: str | None = None
+    trained_at: str | None = None
+    train_rows: int | None = None
+    feature_names: list[str]
+    test_metrics: dict[str, Any]
+    validation_metrics: dict[str, Any] = Field(default_factory=dict)
+    generator: dict[str, Any] = Field(default_factory=dict)
+    package_versions: dict[str, str] = Field(default_factory=dict)

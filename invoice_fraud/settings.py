@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +40,39 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:3000",
         description="Where the sender and the UI find the service.",
     )
+    # The prediction store (service only).
+    store_enabled: bool = Field(default=True, description="Keep every scored invoice.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pass@db:5432/invoices; "
+        "unset means the SQLite file at store_path.",
+    )
+    store_path: Path = Field(
+        default=Path("data/predictions.sqlite3"),
+        description="SQLite file used when database_url is unset.",
+    )
+    store_flush_interval_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="Longest a scored invoice waits to be written."
+    )
+    store_max_pending_rows: int = Field(
+        default=500_000,
+        ge=1_000,
+        description="Rows kept in memory while the database is unreachable; beyond, counted "
+        "as dropped.",
+    )
+    # The traffic sender (python -m sender); its flags override these.
+    sender_interval_seconds: float = Field(
+        default=30.0, gt=0, le=86_400, description="Seconds between two invoices the sender posts."
+    )
+    sender_fraud_rate: float = Field(
+        default=0.03, ge=0, le=1, description="Share of fraudulent invoices the sender generates."
+    )
+    sender_ready_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="How long the sender waits for /readyz before giving up."
+    )
+    sender_request_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="HTTP timeout of one request the sender makes."
+    )
 
     @field_validator("api_url")
     @classmethod
@@ -45,6 +80,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
+        if "CHANGE_ME" in value or "<" in value:
+            raise ValueError("still holds a placeholder; set the real credentials")
+        return value
+
+    def store_url(self) -> str:
+        """The database URL the prediction store writes to."""
+        return self.database_url or f"sqlite:///{self.store_path}"
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -33,13 +33,19 @@ def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         check=True,
         capture_output=True,
     )
-    previous = os.environ.get("BENTOML_HOME")
-    os.environ["BENTOML_HOME"] = str(home)
+    overrides = {
+        "BENTOML_HOME": str(home),
+        # The service class called in-process keeps its predictions here, not in data/.
+        "INVOICE_FRAUD_STORE_PATH": str(home / "in-process-predictions.sqlite3"),
+    }
+    previous = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)
     yield home
-    if previous is None:
-        os.environ.pop("BENTOML_HOME", None)
-    else:
-        os.environ["BENTOML_HOME"] = previous
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

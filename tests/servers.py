@@ -57,7 +57,13 @@ def bentoml_server(
 ) -> Iterator[str]:
     """Run ``bentoml serve`` from the repository on a free loopback port; yield its URL."""
     port = free_port()
-    full_env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "True"}
+    full_env = {
+        **os.environ,
+        "BENTOML_HOME": str(bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "True",
+        # Each server gets its own prediction store beside its log, never the repo's data/.
+        "INVOICE_FRAUD_STORE_PATH": str(log.with_suffix(".sqlite3")),
+    }
     full_env.update(env or {})
     cmd = [
         sys.executable, "-m", "bentoml", "serve", "service:InvoiceFraudService",

@@ -1,0 +1,370 @@
+"""The prediction store: every scored invoice, kept in SQLite or PostgreSQL.
+
+Scoring must not wait for the database, so requests only append rows to an in-memory queue
+and one writer thread per worker inserts them in batches. The queue is drained on graceful
+shutdown (:meth:`PredictionStore.close`), so nothing acknowledged is lost on SIGTERM. Inserts
+are idempotent (``ON CONFLICT DO NOTHING`` on the random prediction id), so a retried batch
+never duplicates rows, and when the database is unreachable the writer keeps the rows,
+counts and logs the failure and retries with backoff: scoring keeps answering.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+VERDICTS = ("fraud", "legitimate")
+
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("prediction_id", sa.String(32), primary_key=True),
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("invoice_id", sa.String(128), nullable=True),
+    sa.Column("amount", sa.Float, nullable=False),
+    sa.Column("tax", sa.Float, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("invoice_year", sa.Integer, nullable=False),
+    sa.Column("invoice_month", sa.Integer, nullable=False),
+    sa.Column("invoice_day", sa.Integer, nullable=False),
+    sa.Column("invoice_weekday", sa.Integer, nullable=False),
+    sa.Column("client_weekday", sa.Integer, nullable=True),
+    sa.Column("fraud_probability", sa.Float, nullable=False),
+    sa.Column("prediction", sa.SmallInteger, nullable=False, index=True),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("model_tag", sa.String(128), nullable=False),
+    sa.Column("warnings", sa.JSON, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=True),
+    sa.Column("verdict_comment", sa.Text, nullable=True),
+    sa.Column("verdict_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+#: Columns a scoring call hands over, in order; see :class:`PendingRows`.
+ROW_COLUMNS: tuple[str, ...] = (
+    "prediction_id",
+    "invoice_id",
+    "amount",
+    "tax",
+    "total",
+    "invoice_year",
+    "invoice_month",
+    "invoice_day",
+    "invoice_weekday",
+    "client_weekday",
+    "fraud_probability",
+    "prediction",
+    "warnings",
+    "features",
+)
+
+
+@dataclass
+class PendingRows:
+    """Rows of one scoring call, kept as columns until the writer thread builds them.
+
+    Building thousands of dicts in the request path would cost more than scoring them, so
+    the request hands over its columns (lists, same length) and the writer does the rest.
+    """
+
+    columns: dict[str, Sequence[Any]]
+    scored_at: dt.datetime
+    threshold: float
+    model_tag: str
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = len(self.columns["prediction_id"])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts for an insert."""
+        names = ROW_COLUMNS
+        cols = [self.columns[name] for name in names]
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*cols, strict=True)]
+        for row in rows:
+            row["scored_at"] = self.scored_at
+            row["threshold"] = self.threshold
+            row["model_tag"] = self.model_tag
+            if row["invoice_id"] is not None:
+                row["invoice_id"] = str(row["invoice_id"])
+        return rows
+
+
+@dataclass
+class StoreCounters:
+    """Hooks the store calls to report what happened (the service wires them to metrics)."""
+
+    written: Callable[[int], None] = lambda n: None
+    failed: Callable[[int], None] = lambda n: None
+    dropped: Callable[[int], None] = lambda n: None
+    pending: Callable[[int], None] = lambda n: None
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout so two workers can write."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+def _insert(engine: Engine) -> Any:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(predictions).on_conflict_do_nothing(index_elements=["prediction_id"])
+
+
+def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite returns naive datetimes; everything stored is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def row_to_dict(row: sa.RowMapping) -> dict[str, Any]:
+    """A stored row as the API's StoredPrediction."""
+    out = dict(row)
+    for key in ("scored_at", "verdict_at"):
+        value = _as_utc(out[key])
+        out[key] = value.isoformat() if value is not None else None
+    return out
+
+
+class PredictionStore:
+    """Write-behind store of scored invoices, with the queries the service exposes."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        flush_interval: float = 0.2,
+        batch_rows: int = 5_000,
+        max_pending: int = 200_000,
+        counters: StoreCounters | None = None,
+    ) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.flush_interval = flush_interval
+        self.batch_rows = batch_rows
+        self.max_pending = max_pending
+        self.counters = counters or StoreCounters()
+        self._queue: collections.deque[PendingRows] = collections.deque()
+        self._pending = 0
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self._closing = False
+        self._schema_ready = False
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the schema (if the database answers) and start the writer thread."""
+        try:
+            self._ensure_schema()
+        except sa.exc.SQLAlchemyError as exc:
+            # Scoring must start anyway; the writer retries until the database is back.
+            logger.error("prediction store unreachable at start-up (%s); will retry", exc)
+        self._thread = threading.Thread(
+            target=self._run, name="prediction-store-writer", daemon=True
+        )
+        self._thread.start()
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Write everything queued, stop the writer; True when nothing was left behind."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        left = self._pending + self._in_flight
+        if left:
+            logger.error("prediction store closed with %d rows not written", left)
+        self.engine.dispose()
+        return left == 0
+
+    def _ensure_schema(self) -> None:
+        if not self._schema_ready:
+            metadata.create_all(self.engine, checkfirst=True)
+            self._schema_ready = True
+
+    # -- writing --------------------------------------------------------------------------
+
+    def add(self, rows: PendingRows) -> None:
+        """Queue a scoring call's rows for writing; never blocks on the database."""
+        with self._cond:
+            if self._pending + rows.size > self.max_pending:
+                # Memory is the last line of defence when the database stays away: keep
+                # the rows already queued and count the ones that cannot be kept.
+                self.counters.dropped(rows.size)
+                logger.error(
+                    "prediction store queue full (%d rows); dropped %d rows",
+                    self._pending,
+                    rows.size,
+                )
+                return
+            self._queue.append(rows)
+            self._pending += rows.size
+            self.counters.pending(self._pending + self._in_flight)
+            if self._pending >= self.batch_rows:
+                self._cond.notify()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row queued so far is written (True) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify_all()
+            while self._pending or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.05))
+        return True
+
+    def _take(self) -> list[PendingRows]:
+        taken: list[PendingRows] = []
+        size = 0
+        while self._queue and size < self.batch_rows:
+            chunk = self._queue.popleft()
+            taken.append(chunk)
+            size += chunk.size
+        self._pending -= size
+        self._in_flight += size
+        return taken
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            with self._cond:
+                if not self._queue and not self._closing:
+                    self._cond.wait(self.flush_interval)
+                if not self._queue:
+                    if self._closing:
+                        return
+                    continue
+                chunks = self._take()
+            size = sum(c.size for c in chunks)
+            try:
+                self._ensure_schema()
+                rows = [row for chunk in chunks for row in chunk.rows()]
+                with self.engine.begin() as conn:
+                    conn.execute(_insert(self.engine), rows)
+            except Exception as exc:  # noqa: BLE001 - any failure must keep the rows
+                backoff = min(max(backoff * 2, 0.25), 5.0)
+                self.counters.failed(size)
+                logger.error(
+                    "prediction store write of %d rows failed (%s: %s); retrying in %.2fs",
+                    size,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                with self._cond:
+                    self._queue.extendleft(reversed(chunks))
+                    self._pending += size
+                    self._in_flight -= size
+                    self._cond.notify_all()
+                    # While closing, keep trying until close()'s timeout gives up on us.
+                    self._cond.wait(backoff)
+                continue
+            backoff = 0.0
+            self.counters.written(size)
+            with self._cond:
+                self._in_flight -= size
+                self.counters.pending(self._pending + self._in_flight)
+                self._cond.notify_all()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def recent(
+        self, limit: int = 50, only_flagged: bool = False, since: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored predictions, newest first."""
+        query = sa.select(predictions).order_by(
+            predictions.c.scored_at.desc(), predictions.c.prediction_id
+        )
+        if only_flagged:
+            query = query.where(predictions.c.prediction == 1)
+        if since is not None:
+            query = query.where(predictions.c.scored_at >= since)
+        with self.engine.connect() as conn:
+            return [row_to_dict(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def get(self, prediction_id: str) -> dict[str, Any] | None:
+        """One stored prediction, or None."""
+        query = sa.select(predictions).where(predictions.c.prediction_id == prediction_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return row_to_dict(row) if row is not None else None
+
+    def count(self) -> int:
+        """Rows stored."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(predictions)).scalar())
+
+    def summary(self, since: dt.datetime) -> dict[str, int]:
+        """Counts of scored, flagged and verdicts since a time."""
+        c = predictions.c
+        flagged = sa.func.coalesce(sa.func.sum(c.prediction), 0)
+
+        def verdicts(prediction: int, verdict: str) -> Any:
+            cond = sa.and_(c.prediction == prediction, c.verdict == verdict)
+            return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+        query = sa.select(
+            sa.func.count().label("scored"),
+            flagged.label("flagged"),
+            verdicts(1, "fraud").label("true_positives"),
+            verdicts(1, "legitimate").label("false_positives"),
+            verdicts(0, "fraud").label("false_negatives"),
+            verdicts(0, "legitimate").label("true_negatives"),
+        ).where(c.scored_at >= since)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().one()
+        return {key: int(value) for key, value in row.items()}
+
+    def set_verdict(
+        self, prediction_id: str, verdict: str, comment: str | None
+    ) -> tuple[dict[str, Any], str | None] | None:
+        """Record a verdict; returns (updated row, previous verdict), or None if unknown."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}")
+        c = predictions.c
+        with self.engine.begin() as conn:
+            previous = conn.execute(
+                sa.select(c.verdict).where(c.prediction_id == prediction_id)
+            ).first()
+            if previous is None:
+                return None
+            conn.execute(
+                predictions.update()
+                .where(c.prediction_id == prediction_id)
+                .values(
+                    verdict=verdict, verdict_comment=comment, verdict_at=dt.datetime.now(dt.UTC)
+                )
+            )
+        row = self.get(prediction_id)
+        assert row is not None
+        return row, previous[0]
