@@ -1,0 +1,1 @@
+"""Streamlit analyst UI: ``streamlit run ui/app.py``. Talks to the service over HTTP only."""

@@ -1,0 +1,1 @@
+"""The UI's pages, each a script that ``st.navigation`` runs."""
