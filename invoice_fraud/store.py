@@ -128,7 +128,14 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    # A database that has gone away must fail fast: the writer retries, readers answer 503.
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=2,
+        max_overflow=2,
+        connect_args={"connect_timeout": 5},
+    )
 
 
 def _insert(engine: Engine) -> Any:

@@ -1,0 +1,209 @@
+"""The prediction store against real SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from invoice_fraud.store import PendingRows, PredictionStore, StoreCounters
+from tests.postgres import PrivatePostgres, private_postgres
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PrivatePostgres]:
+    with private_postgres() as pg:
+        yield pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        return
+    pg: PrivatePostgres = request.getfixturevalue("postgres")
+    yield pg.url
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg.url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
+    engine.dispose()
+
+
+class Tally:
+    """Counts what the store reports, like the service's metrics do."""
+
+    def __init__(self) -> None:
+        self.written = self.failed = self.dropped = 0
+        self.lock = threading.Lock()
+
+    def counters(self) -> StoreCounters:
+        def add(name: str) -> Any:
+            def inc(n: int) -> None:
+                with self.lock:
+                    setattr(self, name, getattr(self, name) + n)
+
+            return inc
+
+        return StoreCounters(written=add("written"), failed=add("failed"), dropped=add("dropped"))
+
+
+def pending(
+    ids: list[str], *, flagged: list[int] | None = None, at: dt.datetime | None = None
+) -> PendingRows:
+    n = len(ids)
+    flagged = flagged if flagged is not None else [0] * n
+    return PendingRows(
+        columns={
+            "prediction_id": ids,
+            "invoice_id": [f"INV-{i}" for i in ids],
+            "amount": [100.0 + k for k in range(n)],
+            "tax": [20.0] * n,
+            "total": [120.0 + k for k in range(n)],
+            "invoice_year": [2024] * n,
+            "invoice_month": [5] * n,
+            "invoice_day": [15] * n,
+            "invoice_weekday": [2] * n,
+            "client_weekday": [None] * n,
+            "fraud_probability": [0.9 if f else 0.01 for f in flagged],
+            "prediction": flagged,
+            "warnings": [[] for _ in range(n)],
+            "features": [{"tax_rate": 0.2} for _ in range(n)],
+        },
+        scored_at=at or dt.datetime.now(dt.UTC),
+        threshold=0.5,
+        model_tag="invoice_fraud:test",
+    )
+
+
+def test_store_writes_queries_and_counts(store_url: str) -> None:
+    tally = Tally()
+    store = PredictionStore(store_url, flush_interval=0.05, counters=tally.counters())
+    store.start()
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    store.add(pending(["a" * 32, "b" * 32], flagged=[1, 0], at=old))
+    store.add(pending(["c" * 32, "d" * 32, "e" * 32], flagged=[1, 1, 0]))
+    assert store.flush(10)
+    assert store.count() == 5 and tally.written == 5
+
+    recent = store.recent(limit=10)
+    assert [r["prediction_id"][0] for r in recent[:3]] != []
+    assert {r["prediction_id"][0] for r in recent[-2:]} == {"a", "b"}  # oldest last
+    assert recent[0]["scored_at"].endswith("+00:00")
+    assert recent[0]["features"] == {"tax_rate": 0.2} and recent[0]["warnings"] == []
+    flagged = store.recent(limit=10, only_flagged=True)
+    assert {r["prediction_id"][0] for r in flagged} == {"a", "c", "d"}
+    since = store.recent(limit=10, since=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    assert {r["prediction_id"][0] for r in since} == {"c", "d", "e"}
+    assert len(store.recent(limit=2)) == 2
+
+    summary = store.summary(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    assert summary["scored"] == 3 and summary["flagged"] == 2
+
+    row, previous = store.set_verdict("c" * 32, "legitimate", "known vendor") or ({}, "x")
+    assert previous is None and row["verdict"] == "legitimate"
+    assert row["verdict_comment"] == "known vendor" and row["verdict_at"] is not None
+    store.set_verdict("e" * 32, "fraud", None)
+    summary = store.summary(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    assert summary["false_positives"] == 1 and summary["false_negatives"] == 1
+    assert store.set_verdict("z" * 32, "fraud", None) is None
+    with pytest.raises(ValueError, match="verdict"):
+        store.set_verdict("c" * 32, "maybe", None)
+    assert store.close()
+
+
+def test_store_never_duplicates_a_retried_row(store_url: str) -> None:
+    store = PredictionStore(store_url, flush_interval=0.05)
+    store.start()
+    store.add(pending(["f" * 32, "g" * 32]))
+    assert store.flush(10)
+    store.add(pending(["f" * 32, "h" * 32]))  # "f" again, as after an ambiguous commit
+    assert store.close()
+    check = PredictionStore(store_url)
+    assert check.count() == 3
+    check.engine.dispose()
+
+
+def test_store_many_threads_lose_and_duplicate_nothing(store_url: str) -> None:
+    store = PredictionStore(store_url, flush_interval=0.02, batch_rows=50)
+    store.start()
+
+    def work(t: int) -> None:
+        for k in range(40):
+            store.add(pending([f"{t:016x}{k:016x}"], flagged=[k % 2]))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert store.close()
+    check = PredictionStore(store_url)
+    assert check.count() == 320
+    check.engine.dispose()
+
+
+def test_close_writes_everything_still_queued(store_url: str) -> None:
+    store = PredictionStore(store_url, flush_interval=30.0)  # the timer would never fire
+    store.start()
+    store.add(pending([f"{k:032x}" for k in range(1_000)]))
+    assert store.close()
+    check = PredictionStore(store_url)
+    assert check.count() == 1_000
+    check.engine.dispose()
+
+
+def test_store_keeps_rows_while_database_is_down_and_resumes(postgres: PrivatePostgres) -> None:
+    tally = Tally()
+    store = PredictionStore(postgres.url, flush_interval=0.05, counters=tally.counters())
+    store.start()
+    store.add(pending(["1" * 32]))
+    assert store.flush(10)
+    postgres.stop()
+    try:
+        store.add(pending(["2" * 32, "3" * 32]))
+        assert not store.flush(2.0)  # cannot be written now ...
+        assert tally.failed >= 2  # ... and the failure is counted, not hidden
+        with pytest.raises(Exception, match="(?i)connect|refused|server"):
+            store.recent()
+    finally:
+        postgres.start()
+        postgres.wait_ready()
+    assert store.flush(30)  # ... and written once the database is back
+    assert store.count() == 3 and tally.dropped == 0
+    assert store.close()
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
+    store.engine.dispose()
+
+
+def test_store_starts_while_database_is_down(tmp_path: Path, postgres: PrivatePostgres) -> None:
+    from tests.servers import free_port
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/postgres"
+    tally = Tally()
+    store = PredictionStore(url, flush_interval=0.05, counters=tally.counters())
+    store.start()  # logs, does not raise: scoring must come up without its database
+    store.add(pending(["4" * 32]))
+    assert not store.flush(1.0)
+    assert tally.failed >= 1
+    assert not store.close(timeout=0.5)
+
+
+def test_full_queue_counts_dropped_rows(tmp_path: Path) -> None:
+    tally = Tally()
+    store = PredictionStore(
+        f"sqlite:///{tmp_path / 'never' / 'x.sqlite3'}",  # directory missing: writes fail
+        max_pending=1_000,
+        counters=tally.counters(),
+    )
+    store.add(pending([f"{k:032x}" for k in range(900)]))
+    store.add(pending([f"{k + 900:032x}" for k in range(200)]))
+    assert tally.dropped == 200
