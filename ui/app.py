@@ -20,15 +20,15 @@ from ui.common import api_url, get_client  # noqa: E402
 
 _VIEWS = Path(__file__).resolve().parent / "views"
 
-st.set_page_config(page_title="Invoice fraud", page_icon="🧾", layout="wide")
+st.set_page_config(page_title="Invoice fraud", page_icon=":material/receipt_long:", layout="wide")
 
 pages = st.navigation(
     [
-        st.Page(_VIEWS / "live.py", title="Live", icon="📈", default=True),
-        st.Page(_VIEWS / "score.py", title="Score an invoice", icon="🧾"),
-        st.Page(_VIEWS / "batch.py", title="Batch", icon="📄"),
-        st.Page(_VIEWS / "review.py", title="Review", icon="🔍"),
-        st.Page(_VIEWS / "model.py", title="Model", icon="🧠"),
+        st.Page(_VIEWS / "live.py", title="Live", icon=":material/monitoring:", default=True),
+        st.Page(_VIEWS / "score.py", title="Score an invoice", icon=":material/receipt_long:"),
+        st.Page(_VIEWS / "batch.py", title="Batch", icon=":material/upload_file:"),
+        st.Page(_VIEWS / "review.py", title="Review", icon=":material/fact_check:"),
+        st.Page(_VIEWS / "model.py", title="Model", icon=":material/model_training:"),
     ]
 )
 

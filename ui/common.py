@@ -42,7 +42,7 @@ def show_unavailable(exc: ApiUnavailable) -> None:
         f"**The scoring API is not reachable at {exc.url}** ({exc.reason}).  \n"
         "Start it (`./scripts/serve.sh`) or set `INVOICE_FRAUD_API_URL`; this page works "
         "again as soon as the API answers.",
-        icon="🔌",
+        icon=":material/cloud_off:",
     )
     st.button("Retry", key=f"retry-{id(exc)}")
 
@@ -53,7 +53,7 @@ def show_api_error(exc: ApiError) -> None:
     for problem in exc.detail:
         loc = ".".join(str(p) for p in problem.get("loc", []))
         lines.append(f"- `{loc}`: {problem.get('msg', '')}")
-    st.error("  \n".join(lines), icon="⚠️")
+    st.error("  \n".join(lines), icon=":material/error:")
 
 
 def show_problem(exc: ApiUnavailable | ApiError) -> None:
@@ -89,7 +89,11 @@ def show_reasons(reasons: Sequence[Reason], *, top: int = 5) -> None:
     ranked = sorted(reasons, key=lambda r: abs(float(r["contribution"])), reverse=True)
     st.markdown("**Why:**")
     for r in ranked[:top]:
-        arrow = "🔺" if r["direction"] == "raises" else "🔻"
+        arrow = (
+            ":red[:material/arrow_upward:]"
+            if r["direction"] == "raises"
+            else ":green[:material/arrow_downward:]"
+        )
         st.markdown(f"{arrow} {r['text']} ({float(r['contribution']):+.2f})")
     with st.expander(f"All {len(ranked)} features"):
         st.dataframe(reasons_frame(ranked), hide_index=True, width="stretch")

@@ -27,7 +27,7 @@ def _show_problems(problems: list[RowProblem], where: str) -> None:
     if len(rows) > LISTED_PROBLEMS:
         head += ", ..."
     lines = [head, *(f"- {p.describe()}" for p in problems[:LISTED_PROBLEMS])]
-    st.error("  \n".join(lines), icon="⚠️")
+    st.error("  \n".join(lines), icon=":material/error:")
     if len(problems) > LISTED_PROBLEMS:
         st.dataframe(pd.DataFrame([vars(p) for p in problems]), hide_index=True, width="stretch")
 

@@ -29,7 +29,9 @@ def _kpis(window_minutes: int) -> None:
     cols[0].metric("Invoices scored", f"{summary['scored']:,}")
     cols[1].metric("Flagged", f"{summary['flagged']:,}")
     cols[2].metric("Fraud rate", f"{summary['fraud_rate']:.2%}")
-    cols[3].metric("Model", card_tag)
+    # A tag is too long for a metric's big type; same label, smaller value.
+    cols[3].caption("Model")
+    cols[3].markdown(f"`{card_tag}`")
     verdicts = summary["verdicts"]
     st.caption(
         f"Since {summary['since']} · analyst verdicts: {verdicts['confirmed_fraud']} fraud, "
@@ -49,7 +51,7 @@ def _table(predictions: list[StoredPrediction]) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "scored_at": st.column_config.DatetimeColumn("scored at", format="HH:mm:ss"),
+            "scored_at": st.column_config.DatetimeColumn("scored at (UTC)", format="HH:mm:ss"),
             "prediction_id": None,  # hidden: the Review page uses it
         },
     )
@@ -64,13 +66,29 @@ def _chart(predictions: list[StoredPrediction]) -> None:
     left, right = st.columns(2)
     with left:
         st.caption("Fraud probability of each invoice")
-        st.scatter_chart(frame, x="scored_at", y="fraud_probability", color="flagged", height=260)
+        # One column per kind, so flagged invoices get the alert colour.
+        points = pd.DataFrame(
+            {
+                "scored_at": frame["scored_at"],
+                "not flagged": frame["fraud_probability"].where(~frame["flagged"]),
+                "flagged": frame["fraud_probability"].where(frame["flagged"]),
+            }
+        )
+        st.scatter_chart(
+            points,
+            x="scored_at",
+            y=["not flagged", "flagged"],
+            color=["#4c78a8", "#ff4b4b"],
+            y_label="fraud probability",
+            x_label="scored at (UTC)",
+            height=260,
+        )
     with right:
         st.caption("Share of invoices flagged, per minute")
         per_minute = (
             frame.set_index("scored_at")["flagged"].astype(float).resample("1min").mean().dropna()
         )
-        st.line_chart(per_minute.rename("flagged share"), height=260)
+        st.bar_chart(per_minute.rename("flagged share"), height=260, y_label="flagged share")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)

@@ -24,7 +24,7 @@ def _label(p: StoredPrediction) -> str:
 st.title("Review")
 flash = st.session_state.pop("review_flash", None)
 if flash:
-    st.success(flash, icon="✅")
+    st.success(flash, icon=":material/check_circle:")
 only_open = st.checkbox("Only invoices without a verdict", value=False, key="only_open")
 
 try:

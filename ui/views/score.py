@@ -63,9 +63,9 @@ if submitted and isinstance(date, dt.date):
         cols[1].metric("Threshold", f"{result['threshold']:.4f}")
         cols[2].metric("Decision", "FLAGGED" if flagged else "not flagged")
         if flagged:
-            st.error("Flagged as likely fraud: review it before paying.", icon="🚩")
+            st.error("Flagged as likely fraud: review it before paying.", icon=":material/flag:")
         else:
-            st.success("Not flagged.", icon="✅")
+            st.success("Not flagged.", icon=":material/check_circle:")
         for warning in result.get("warnings") or []:
             st.warning(warning)
         show_reasons(result.get("reasons") or [])
