@@ -44,8 +44,14 @@ class Invoice(BaseModel):
     invoice_id: Annotated[str, Field(min_length=1, max_length=128)] | int | None = Field(
         default=None, description="Client's identifier, echoed back; not used for scoring."
     )
+    # At least one cent rather than > 0: the smallest real amount, and BentoML writes
+    # OpenAPI 3.0, which cannot express an exclusive minimum as a number.
     amount: float = Field(
-        gt=0, le=MAX_MONEY, allow_inf_nan=False, description="Net amount, > 0.", examples=[1000.0]
+        ge=0.01,
+        le=MAX_MONEY,
+        allow_inf_nan=False,
+        description="Net amount, at least 0.01.",
+        examples=[1000.0],
     )
     tax: Money = Field(description="Tax charged; negative is accepted.", examples=[180.0])
     total: Money = Field(description="Gross total as invoiced.", examples=[1180.0])
