@@ -29,6 +29,28 @@ MIN_YEAR, MAX_YEAR = 1900, 2100
 
 WEEKDAY_NAMES = tuple(calendar.day_name)  # Monday first, as date.weekday()
 
+
+def openapi_nullable(schema: dict[str, Any]) -> None:
+    """Write optional fields the OpenAPI 3.0 way (``nullable: true``).
+
+    Pydantic writes ``T | None`` as ``anyOf: [T, {"type": "null"}]``; BentoML, which emits
+    OpenAPI 3.0, keeps only the first ``anyOf`` branch of top-level fields, so the document
+    would say "string" for a field that can be null and clients (and schemathesis) would
+    reject valid responses.
+    """
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf")
+        if not options or {"type": "null"} not in options:
+            continue
+        rest = [o for o in options if o != {"type": "null"}]
+        del prop["anyOf"]
+        if len(rest) == 1:
+            prop.update(rest[0])
+        else:
+            prop["anyOf"] = rest
+        prop["nullable"] = True
+
+
 Money = Annotated[float, Field(ge=-MAX_MONEY, le=MAX_MONEY, allow_inf_nan=False)]
 
 
@@ -39,7 +61,9 @@ class Invoice(BaseModel):
     weekday, and a disagreeing client value is reported in the response's ``warnings``.
     """
 
-    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", allow_inf_nan=False, json_schema_extra=openapi_nullable
+    )
 
     invoice_id: Annotated[str, Field(min_length=1, max_length=128)] | int | None = Field(
         default=None, description="Client's identifier, echoed back; not used for scoring."
@@ -119,7 +143,7 @@ def weekday_warning(year: int, month: int, day: int, given: int | None, actual: 
 class InvoiceBatch(BaseModel):
     """Up to :data:`MAX_BATCH` invoices, scored in order."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=openapi_nullable)
 
     invoices: list[Invoice] = Field(min_length=1, max_length=MAX_BATCH)
 
@@ -135,6 +159,8 @@ class InvoiceRequest(Invoice):
 class Reason(BaseModel):
     """One concept's push on the score (contribution in log-odds; > 0 raises it)."""
 
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
+
     feature: str
     value: float
     contribution: float
@@ -144,6 +170,8 @@ class Reason(BaseModel):
 
 class FraudPrediction(BaseModel):
     """The score of one invoice."""
+
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
 
     prediction_id: str = Field(description="Id of the stored prediction (for verdicts).")
     invoice_id: str | int | None = None
@@ -161,6 +189,8 @@ class FraudPrediction(BaseModel):
 class BatchPrediction(BaseModel):
     """Scores of a batch, in request order."""
 
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
+
     predictions: list[FraudPrediction]
     count: int
     flagged: int
@@ -170,6 +200,8 @@ class BatchPrediction(BaseModel):
 
 class Explanation(BaseModel):
     """Every reason behind an invoice's score, largest push first."""
+
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
 
     fraud_probability: float = Field(ge=0.0, le=1.0)
     prediction: Literal[0, 1]
@@ -182,7 +214,7 @@ class Explanation(BaseModel):
 class RecentQuery(BaseModel):
     """Which stored predictions to list."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=openapi_nullable)
 
     limit: int = Field(default=50, ge=1, le=1_000, strict=True)
     only_flagged: bool = Field(default=False, strict=True)
@@ -191,6 +223,8 @@ class RecentQuery(BaseModel):
 
 class StoredPrediction(BaseModel):
     """A scored invoice as kept in the store."""
+
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
 
     prediction_id: str
     scored_at: str
@@ -217,19 +251,23 @@ class StoredPrediction(BaseModel):
 class RecentPredictions(BaseModel):
     """Stored predictions, newest first."""
 
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
+
     predictions: list[StoredPrediction]
 
 
 class SummaryQuery(BaseModel):
     """The window a summary covers."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=openapi_nullable)
 
     window_minutes: int = Field(default=60, ge=1, le=525_600, strict=True)
 
 
 class VerdictCounts(BaseModel):
     """Analyst verdicts in a window, against what the model predicted."""
+
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
 
     confirmed_fraud: int
     confirmed_legitimate: int
@@ -241,6 +279,8 @@ class VerdictCounts(BaseModel):
 
 class PredictionSummary(BaseModel):
     """Counts over a recent window."""
+
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
 
     window_minutes: int
     since: str
@@ -254,7 +294,7 @@ class PredictionSummary(BaseModel):
 class VerdictRequest(BaseModel):
     """An analyst's verdict on a stored prediction."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=openapi_nullable)
 
     prediction_id: str = Field(min_length=1, max_length=64)
     verdict: Literal["fraud", "legitimate"]
@@ -263,6 +303,8 @@ class VerdictRequest(BaseModel):
 
 class ModelCard(BaseModel):
     """What the served model is, from its metadata."""
+
+    model_config = ConfigDict(json_schema_extra=openapi_nullable)
 
     model_tag: str
     threshold: float
