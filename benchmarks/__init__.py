@@ -1,0 +1,1 @@
+"""Scripts that print figures (run from the repository root as ``python -m benchmarks.X``)."""
