@@ -95,7 +95,7 @@ def show_reasons(reasons: Sequence[Reason], *, top: int = 5) -> None:
             else ":green[:material/arrow_downward:]"
         )
         st.markdown(f"{arrow} {r['text']} ({float(r['contribution']):+.2f})")
-    with st.expander(f"All {len(ranked)} features"):
+    with st.expander(f"As a table ({len(ranked)} features)"):
         st.dataframe(reasons_frame(ranked), hide_index=True, width="stretch")
 
 

@@ -74,11 +74,13 @@ else:
     show_reasons(explanation["reasons"])
 
 with st.form("verdict", clear_on_submit=True):
-    choice = st.radio("Verdict", list(VERDICTS), horizontal=True, key="verdict")
+    choice = st.radio("Verdict", list(VERDICTS), index=None, horizontal=True, key="verdict")
     comment = st.text_area("Comment (optional)", max_chars=2000, key="comment")
     submitted = st.form_submit_button("Record verdict", type="primary")
 
-if submitted and choice is not None:
+if submitted and choice is None:
+    st.warning("Choose a verdict first.")
+elif submitted and choice is not None:
     try:
         updated = get_client().record_verdict(chosen_id, VERDICTS[choice], comment.strip() or None)
     except (ApiUnavailable, ApiError) as exc:
