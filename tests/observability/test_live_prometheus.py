@@ -16,7 +16,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -124,6 +123,8 @@ class Traffic:
     alerts_after_spike: dict[str, bool]
     fraud_share_after_normal: float
     fraud_share_after_spike: float
+    spike_condition_after_normal: list[float]
+    spike_condition_after_spike: list[float]
     exported: frozenset[str]
 
 
@@ -174,6 +175,10 @@ def _alerts(prometheus: str) -> dict[str, bool]:
     }
 
 
+def _spike_condition(prometheus: str) -> list[float]:
+    return [value for _, value in instant(prometheus, "invoice_fraud:fraud_spike:condition")]
+
+
 def _fraud_share(prometheus: str) -> float:
     ((_, share),) = instant(prometheus, "invoice_fraud:fraud_share:ratio_rate5m")
     return share
@@ -210,12 +215,17 @@ def traffic(prometheus: str, server_url: str) -> Traffic:
         _caught_up(prometheus, api)
         after_normal = _alerts(prometheus)
         share_normal = _fraud_share(prometheus)
+        condition_normal = _spike_condition(prometheus)
 
         _send(api, _invoices(900, 0.7, seed=202, prefix="spike"), singles=0)
         _caught_up(prometheus, api)
         after_spike = _alerts(prometheus)
         share_spike = _fraud_share(prometheus)
-    return Traffic(after_normal, after_spike, share_normal, share_spike, exported)
+        condition_spike = _spike_condition(prometheus)
+    return Traffic(
+        after_normal, after_spike, share_normal, share_spike, condition_normal, condition_spike,
+        exported,
+    )  # fmt: skip
 
 
 def test_prometheus_scrapes_the_service_and_itself(prometheus: str) -> None:
@@ -226,9 +236,12 @@ def test_prometheus_scrapes_the_service_and_itself(prometheus: str) -> None:
 def test_fraud_spike_alert_is_quiet_on_normal_traffic_and_fires_on_a_spike(
     traffic: Traffic,
 ) -> None:
+    # Evaluated on data (condition 0), not quiet by lack of it (no data = OK).
     assert traffic.fraud_share_after_normal < 0.1
+    assert traffic.spike_condition_after_normal == [0.0]
     assert traffic.alerts_after_normal[FRAUD_SPIKE] is False
     assert traffic.fraud_share_after_spike > 0.2
+    assert traffic.spike_condition_after_spike == [1.0]
     assert traffic.alerts_after_spike[FRAUD_SPIKE] is True
 
 
@@ -291,7 +304,7 @@ def test_expression_returns_data(prometheus: str, traffic: Traffic, expression: 
     assert instant(prometheus, expression.promql), f"no data for {expression.promql}"
 
 
-def test_live_config_is_the_repository_config(tmp_path: Path) -> None:
+def test_live_config_is_the_repository_config() -> None:
     # Guard the rewrite above: only targets and intervals change, never jobs or rule files.
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     assert [job["job_name"] for job in config["scrape_configs"]] == ["fraud_api", "prometheus"]
