@@ -16,13 +16,15 @@ import datetime as dt
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import bentoml
 import numpy as np
+import orjson
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from invoice_fraud.explain import explain
 from invoice_fraud.features import FEATURE_NAMES, build_features
@@ -33,6 +35,7 @@ from invoice_fraud.schema import (
     FraudPrediction,
     Invoice,
     InvoiceBatch,
+    InvoiceItem,
     InvoiceRequest,
     ModelCard,
     PredictionSummary,
@@ -43,6 +46,7 @@ from invoice_fraud.schema import (
     SummaryQuery,
     VerdictCounts,
     VerdictRequest,
+    check_batch_dates,
     weekday_warning,
 )
 from invoice_fraud.settings import get_settings
@@ -66,18 +70,69 @@ _STORED_COLUMNS = [FEATURE_NAMES.index(name) for name in STORED_FEATURES]
 TOP_REASONS = 3
 
 
-def _columns(invoices: list[Invoice]) -> dict[str, np.ndarray]:
-    """Validated invoices as the feature builder's input columns."""
-    n = len(invoices)
-    # The validator has filled year/month/day (from invoice_date when that was sent).
-    return {
-        "amount": np.fromiter((i.amount for i in invoices), np.float64, n),
-        "tax": np.fromiter((i.tax for i in invoices), np.float64, n),
-        "total": np.fromiter((i.total for i in invoices), np.float64, n),
-        "invoice_year": np.fromiter((i.invoice_year for i in invoices), np.int64, n),
-        "invoice_month": np.fromiter((i.invoice_month for i in invoices), np.int64, n),
-        "invoice_day": np.fromiter((i.invoice_day for i in invoices), np.int64, n),
-    }
+@dataclass
+class InvoiceColumns:
+    """Validated invoices as columns: what the features, the response and the store read."""
+
+    amount: np.ndarray
+    tax: np.ndarray
+    total: np.ndarray
+    year: np.ndarray
+    month: np.ndarray
+    day: np.ndarray
+    invoice_ids: list[str | int | None]
+    client_weekdays: list[int | None]
+
+    @classmethod
+    def from_invoice(cls, invoice: Invoice) -> InvoiceColumns:
+        # The validator has filled year/month/day (from invoice_date when that was sent).
+        return cls(
+            amount=np.array([invoice.amount]),
+            tax=np.array([invoice.tax]),
+            total=np.array([invoice.total]),
+            year=np.array([invoice.invoice_year], dtype=np.int64),
+            month=np.array([invoice.invoice_month], dtype=np.int64),
+            day=np.array([invoice.invoice_day], dtype=np.int64),
+            invoice_ids=[invoice.invoice_id],
+            client_weekdays=[invoice.invoice_weekday],
+        )
+
+    @classmethod
+    def from_items(cls, items: list[InvoiceItem]) -> InvoiceColumns:
+        year, month, day = check_batch_dates(items)
+        n = len(items)
+        return cls(
+            amount=np.fromiter((it["amount"] for it in items), np.float64, n),
+            tax=np.fromiter((it["tax"] for it in items), np.float64, n),
+            total=np.fromiter((it["total"] for it in items), np.float64, n),
+            year=year,
+            month=month,
+            day=day,
+            invoice_ids=[it.get("invoice_id") for it in items],
+            client_weekdays=[it.get("invoice_weekday") for it in items],
+        )
+
+    def features_input(self) -> dict[str, np.ndarray]:
+        return {
+            "amount": self.amount,
+            "tax": self.tax,
+            "total": self.total,
+            "invoice_year": self.year,
+            "invoice_month": self.month,
+            "invoice_day": self.day,
+        }
+
+
+@dataclass
+class Scored:
+    """Scores of :class:`InvoiceColumns`, as plain lists ready for JSON and the store."""
+
+    features: np.ndarray
+    prediction_ids: list[str]
+    proba: list[float]
+    flagged: list[int]
+    weekdays: list[int]
+    warnings: list[list[str]]
 
 
 def _new_ids(n: int) -> list[str]:
@@ -150,87 +205,54 @@ class InvoiceFraudService:
 
     # -- scoring ------------------------------------------------------------------------
 
-    def _score(
-        self, invoices: list[Invoice], endpoint: str
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features, probabilities and flags of validated invoices; records the metrics."""
+    def _score(self, cols: InvoiceColumns, endpoint: str) -> Scored:
+        """Score validated invoices, record the metrics and hand them to the store."""
         started = time.perf_counter()
-        features = build_features(_columns(invoices))
+        features = build_features(cols.features_input())
         proba = np.asarray(self.booster.inplace_predict(features), dtype=np.float64)
         flagged = proba >= self.threshold
-        self.metrics.record(endpoint, proba, int(flagged.sum()), time.perf_counter() - started)
-        return features, proba, flagged
-
-    def _results(
-        self, invoices: list[Invoice], endpoint: str, explain_top: bool = False
-    ) -> list[FraudPrediction]:
-        features, proba, flagged = self._score(invoices, endpoint)
+        n_flagged = int(flagged.sum())
+        self.metrics.record(endpoint, proba, n_flagged, time.perf_counter() - started)
         weekdays = features[:, WEEKDAY_COLUMN].astype(np.int64).tolist()
-        ids = _new_ids(len(invoices))
-        warnings = [
-            weekday_warning(
-                inv.invoice_year or 0,
-                inv.invoice_month or 0,
-                inv.invoice_day or 0,
-                inv.invoice_weekday,
-                w,
-            )
-            for inv, w in zip(invoices, weekdays, strict=True)
-        ]
-        proba_list, flagged_list = proba.tolist(), flagged.astype(np.int64).tolist()
-        reasons: list[list[Reason] | None] = [None] * len(invoices)
-        if explain_top:
-            _, explained = explain(self.booster, features)
-            reasons = [[Reason(**vars(r)) for r in rs[:TOP_REASONS]] for rs in explained]
+        warnings: list[list[str]] = [[] for _ in weekdays]
+        for i, (given, actual) in enumerate(zip(cols.client_weekdays, weekdays, strict=True)):
+            if given is not None and given != actual:
+                warnings[i] = weekday_warning(
+                    int(cols.year[i]), int(cols.month[i]), int(cols.day[i]), given, actual
+                )
+        scored = Scored(
+            features=features,
+            prediction_ids=_new_ids(len(weekdays)),
+            proba=proba.tolist(),
+            flagged=flagged.astype(np.int64).tolist(),
+            weekdays=weekdays,
+            warnings=warnings,
+        )
         if self.store is not None:
-            self._keep(invoices, ids, features, proba_list, flagged_list, weekdays, warnings)
-        return [
-            FraudPrediction(
-                prediction_id=pid,
-                invoice_id=inv.invoice_id,
-                prediction=f,
-                fraud_probability=p,
-                threshold=self.threshold,
-                model_tag=self.model_tag,
-                invoice_weekday=w,
-                warnings=warn,
-                reasons=why,
-            )
-            for inv, pid, p, f, w, warn, why in zip(
-                invoices, ids, proba_list, flagged_list, weekdays, warnings, reasons, strict=True
-            )
-        ]
+            self._keep(cols, scored)
+        return scored
 
-    def _keep(
-        self,
-        invoices: list[Invoice],
-        ids: list[str],
-        features: np.ndarray,
-        proba: list[float],
-        flagged: list[int],
-        weekdays: list[int],
-        warnings: list[list[str]],
-    ) -> None:
+    def _keep(self, cols: InvoiceColumns, scored: Scored) -> None:
         """Hand the scored invoices to the store's writer (never waits for the database)."""
         assert self.store is not None
         # float32 features carry noise digits (0.0309999995); six decimals are plenty.
-        kept = features[:, _STORED_COLUMNS].astype(np.float64).round(6).tolist()
+        kept = scored.features[:, _STORED_COLUMNS].astype(np.float64).round(6).tolist()
         self.store.add(
             PendingRows(
                 columns={
-                    "prediction_id": ids,
-                    "invoice_id": [i.invoice_id for i in invoices],
-                    "amount": [i.amount for i in invoices],
-                    "tax": [i.tax for i in invoices],
-                    "total": [i.total for i in invoices],
-                    "invoice_year": [i.invoice_year for i in invoices],
-                    "invoice_month": [i.invoice_month for i in invoices],
-                    "invoice_day": [i.invoice_day for i in invoices],
-                    "invoice_weekday": weekdays,
-                    "client_weekday": [i.invoice_weekday for i in invoices],
-                    "fraud_probability": proba,
-                    "prediction": flagged,
-                    "warnings": warnings,
+                    "prediction_id": scored.prediction_ids,
+                    "invoice_id": cols.invoice_ids,
+                    "amount": cols.amount.tolist(),
+                    "tax": cols.tax.tolist(),
+                    "total": cols.total.tolist(),
+                    "invoice_year": cols.year.tolist(),
+                    "invoice_month": cols.month.tolist(),
+                    "invoice_day": cols.day.tolist(),
+                    "invoice_weekday": scored.weekdays,
+                    "client_weekday": cols.client_weekdays,
+                    "fraud_probability": scored.proba,
+                    "prediction": scored.flagged,
+                    "warnings": scored.warnings,
                     "features": [dict(zip(STORED_FEATURES, row, strict=True)) for row in kept],
                 },
                 scored_at=dt.datetime.now(dt.UTC),
@@ -246,19 +268,61 @@ class InvoiceFraudService:
         # BentoML has validated the body against InvoiceRequest and passes its fields;
         # rebuilding the model without validating again costs nothing.
         invoice = Invoice.model_construct(**fields)
-        return self._results([invoice], "predict_invoice_fraud", explain_top)[0]
-
-    @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
-    def predict_invoice_fraud_batch(self, invoices: list[Invoice]) -> BatchPrediction:
-        """Score up to 10,000 invoices sent as ``{"invoices": [...]}``, in order."""
-        results = self._results(invoices, "predict_invoice_fraud_batch")
-        return BatchPrediction(
-            predictions=results,
-            count=len(results),
-            flagged=sum(r.prediction for r in results),
+        scored = self._score(InvoiceColumns.from_invoice(invoice), "predict_invoice_fraud")
+        reasons = None
+        if explain_top:
+            _, (explained,) = explain(self.booster, scored.features)
+            reasons = [Reason(**vars(r)) for r in explained[:TOP_REASONS]]
+        return FraudPrediction(
+            prediction_id=scored.prediction_ids[0],
+            invoice_id=invoice.invoice_id,
+            prediction=scored.flagged[0],  # type: ignore[arg-type]
+            fraud_probability=scored.proba[0],
             threshold=self.threshold,
             model_tag=self.model_tag,
+            invoice_weekday=scored.weekdays[0],
+            warnings=scored.warnings[0],
+            reasons=reasons,
         )
+
+    @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
+    def predict_invoice_fraud_batch(self, invoices: list[InvoiceItem]) -> BatchPrediction:
+        """Score up to 10,000 invoices sent as ``{"invoices": [...]}``, in order."""
+        cols = InvoiceColumns.from_items(invoices)
+        scored = self._score(cols, "predict_invoice_fraud_batch")
+        threshold, tag = self.threshold, self.model_tag
+        predictions = [
+            {
+                "prediction_id": pid,
+                "invoice_id": iid,
+                "prediction": f,
+                "fraud_probability": p,
+                "threshold": threshold,
+                "model_tag": tag,
+                "invoice_weekday": w,
+                "warnings": warn,
+                "reasons": None,
+            }
+            for pid, iid, f, p, w, warn in zip(
+                scored.prediction_ids,
+                cols.invoice_ids,
+                scored.flagged,
+                scored.proba,
+                scored.weekdays,
+                scored.warnings,
+                strict=True,
+            )
+        ]
+        body = {
+            "predictions": predictions,
+            "count": len(predictions),
+            "flagged": sum(scored.flagged),
+            "threshold": threshold,
+            "model_tag": tag,
+        }
+        # Serialised here, in one pass: building 10,000 response models would cost more
+        # than scoring them. The shape is BatchPrediction's (the OpenAPI document says so).
+        return Response(orjson.dumps(body), media_type="application/json")  # type: ignore[return-value]
 
     # -- explanations -------------------------------------------------------------------
 
@@ -266,7 +330,7 @@ class InvoiceFraudService:
     def explain_invoice(self, **fields: Any) -> Explanation:
         """Every reason behind an invoice's score, largest push first (not stored)."""
         invoice = Invoice.model_construct(**fields)
-        features = build_features(_columns([invoice]))
+        features = build_features(InvoiceColumns.from_invoice(invoice).features_input())
         proba = float(self.booster.inplace_predict(features)[0])
         bias, (reasons,) = explain(self.booster, features)
         return Explanation(

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, NotRequired, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from typing_extensions import TypedDict
 
 #: Largest absolute money value accepted (a billion per invoice); larger is a client bug.
 MAX_MONEY = 1e9
@@ -51,7 +47,53 @@ def openapi_nullable(schema: dict[str, Any]) -> None:
         prop["nullable"] = True
 
 
-Money = Annotated[float, Field(ge=-MAX_MONEY, le=MAX_MONEY, allow_inf_nan=False)]
+# Field types, shared by the single-invoice model and the batch item (one definition).
+InvoiceId = Annotated[
+    Annotated[str, Field(min_length=1, max_length=128)] | int | None,
+    Field(description="Client's identifier, echoed back; not used for scoring."),
+]
+# At least one cent rather than > 0: the smallest real amount, and BentoML writes
+# OpenAPI 3.0, which cannot express an exclusive minimum as a number.
+Amount = Annotated[
+    float,
+    Field(
+        ge=0.01,
+        le=MAX_MONEY,
+        allow_inf_nan=False,
+        description="Net amount, at least 0.01.",
+        examples=[1000.0],
+    ),
+]
+Money = Annotated[
+    float,
+    Field(
+        ge=-MAX_MONEY,
+        le=MAX_MONEY,
+        allow_inf_nan=False,
+        description="Tax charged; negative is accepted.",
+        examples=[180.0],
+    ),
+]
+Total = Annotated[
+    float,
+    Field(
+        ge=-MAX_MONEY,
+        le=MAX_MONEY,
+        allow_inf_nan=False,
+        description="Gross total as invoiced.",
+        examples=[1180.0],
+    ),
+]
+Year = Annotated[Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR)] | None, Field(examples=[2024])]
+Month = Annotated[Annotated[int, Field(ge=1, le=12)] | None, Field(examples=[5])]
+Day = Annotated[Annotated[int, Field(ge=1, le=31)] | None, Field(examples=[15])]
+Weekday = Annotated[
+    Annotated[int, Field(ge=0, le=6)] | None,
+    Field(description="Monday=0 ... Sunday=6.", examples=[2]),
+]
+InvoiceDate = Annotated[
+    dt.date | None, Field(description="YYYY-MM-DD, in place of year/month/day.")
+]
 
 
 class Invoice(BaseModel):
@@ -65,55 +107,48 @@ class Invoice(BaseModel):
         strict=True, extra="forbid", allow_inf_nan=False, json_schema_extra=openapi_nullable
     )
 
-    invoice_id: Annotated[str, Field(min_length=1, max_length=128)] | int | None = Field(
-        default=None, description="Client's identifier, echoed back; not used for scoring."
-    )
-    # At least one cent rather than > 0: the smallest real amount, and BentoML writes
-    # OpenAPI 3.0, which cannot express an exclusive minimum as a number.
-    amount: float = Field(
-        ge=0.01,
-        le=MAX_MONEY,
-        allow_inf_nan=False,
-        description="Net amount, at least 0.01.",
-        examples=[1000.0],
-    )
-    tax: Money = Field(description="Tax charged; negative is accepted.", examples=[180.0])
-    total: Money = Field(description="Gross total as invoiced.", examples=[1180.0])
-    invoice_year: int | None = Field(default=None, ge=MIN_YEAR, le=MAX_YEAR, examples=[2024])
-    invoice_month: int | None = Field(default=None, ge=1, le=12, examples=[5])
-    invoice_day: int | None = Field(default=None, ge=1, le=31, examples=[15])
-    invoice_weekday: int | None = Field(
-        default=None, ge=0, le=6, description="Monday=0 ... Sunday=6.", examples=[2]
-    )
-    invoice_date: dt.date | None = Field(
-        default=None, description="YYYY-MM-DD, in place of year/month/day."
-    )
-
-    @field_validator("invoice_day")
-    @classmethod
-    def _day_exists(cls, day: int | None, info: ValidationInfo) -> int | None:
-        year, month = info.data.get("invoice_year"), info.data.get("invoice_month")
-        if day is not None and year is not None and month is not None:
-            last = calendar.monthrange(year, month)[1]
-            if day > last:
-                raise ValueError(f"{calendar.month_name[month]} {year} has {last} days, not {day}")
-        return day
+    invoice_id: InvoiceId = None
+    amount: Amount
+    tax: Money
+    total: Total
+    invoice_year: Year = None
+    invoice_month: Month = None
+    invoice_day: Day = None
+    invoice_weekday: Weekday = None
+    invoice_date: InvoiceDate = None
 
     @model_validator(mode="after")
     def _resolve_date(self) -> Self:
-        parts = (self.invoice_year, self.invoice_month, self.invoice_day)
-        if self.invoice_date is not None:
-            d = self.invoice_date
-            if not MIN_YEAR <= d.year <= MAX_YEAR:
-                raise ValueError(f"invoice_date: year must be between {MIN_YEAR} and {MAX_YEAR}")
-            if any(p is not None for p in parts) and parts != (d.year, d.month, d.day):
-                raise ValueError(
-                    "invoice_date disagrees with invoice_year/invoice_month/invoice_day; "
-                    "send one or the other"
-                )
-            # Normalised to the three fields, so scoring reads one representation.
-            self.invoice_year, self.invoice_month, self.invoice_day = d.year, d.month, d.day
-            return self
+        ymd, problem = resolve_date(
+            self.invoice_year, self.invoice_month, self.invoice_day, self.invoice_date
+        )
+        if problem is not None:
+            raise ValueError(f"{problem[0]}: {problem[1]}")
+        # Normalised to the three fields, so scoring reads one representation.
+        self.invoice_year, self.invoice_month, self.invoice_day = ymd
+        return self
+
+
+def resolve_date(
+    year: int | None, month: int | None, day: int | None, date: dt.date | None
+) -> tuple[tuple[int, int, int], tuple[str, str] | None]:
+    """The invoice's (year, month, day), or the field at fault and what is wrong.
+
+    The one place the date rules live: the single-invoice model and the batch check use it.
+    Field ranges (month 1-12, ...) are checked before, by the schema.
+    """
+    parts = (year, month, day)
+    if date is not None:
+        if not MIN_YEAR <= date.year <= MAX_YEAR:
+            return (0, 0, 0), ("invoice_date", f"year must be between {MIN_YEAR} and {MAX_YEAR}")
+        resolved = (date.year, date.month, date.day)
+        if any(p is not None for p in parts) and parts != resolved:
+            return resolved, (
+                "invoice_date",
+                "disagrees with invoice_year/invoice_month/invoice_day; send one or the other",
+            )
+        return resolved, None
+    if year is None or month is None or day is None:
         missing = [
             name
             for name, value in zip(
@@ -121,12 +156,18 @@ class Invoice(BaseModel):
             )
             if value is None
         ]
-        if missing:
-            raise ValueError(
-                f"missing {', '.join(missing)}: send invoice_year, invoice_month and "
-                "invoice_day, or invoice_date"
-            )
-        return self
+        return (0, 0, 0), (
+            missing[0],
+            f"missing {', '.join(missing)}: send invoice_year, invoice_month and invoice_day, "
+            "or invoice_date",
+        )
+    last = calendar.monthrange(year, month)[1]
+    if day > last:
+        return (year, month, day), (
+            "invoice_day",
+            f"{calendar.month_name[month]} {year} has {last} days, not {day}",
+        )
+    return (year, month, day), None
 
 
 def weekday_warning(year: int, month: int, day: int, given: int | None, actual: int) -> list[str]:
@@ -140,12 +181,72 @@ def weekday_warning(year: int, month: int, day: int, given: int | None, actual: 
     ]
 
 
+class InvoiceItem(TypedDict):
+    """One invoice of a batch: the fields of :class:`Invoice`, validated as a plain dict.
+
+    A batch of 10,000 validates several times faster as dicts than as models with Python
+    validators; the date rules then run once over the batch (:func:`check_batch_dates`).
+    """
+
+    __pydantic_config__ = ConfigDict(  # type: ignore[misc]
+        strict=True, extra="forbid", allow_inf_nan=False, json_schema_extra=openapi_nullable
+    )
+
+    invoice_id: NotRequired[InvoiceId]
+    amount: Amount
+    tax: Money
+    total: Total
+    invoice_year: NotRequired[Year]
+    invoice_month: NotRequired[Month]
+    invoice_day: NotRequired[Day]
+    invoice_weekday: NotRequired[Weekday]
+    invoice_date: NotRequired[InvoiceDate]
+
+
 class InvoiceBatch(BaseModel):
     """Up to :data:`MAX_BATCH` invoices, scored in order."""
 
     model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=openapi_nullable)
 
-    invoices: list[Invoice] = Field(min_length=1, max_length=MAX_BATCH)
+    invoices: list[InvoiceItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def check_batch_dates(items: list[InvoiceItem]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resolve every item's (year, month, day) or raise one error naming each bad item.
+
+    Most invoices send year/month/day with a day of at most 28, which exists in every
+    month: those pass on a vectorised test, and only the rest go through
+    :func:`resolve_date` one by one.
+
+    Raises:
+        pydantic.ValidationError: with ``loc`` ("invoices", index, field) for each problem.
+    """
+    n = len(items)
+    year = np.fromiter((it.get("invoice_year") or 0 for it in items), np.int64, n)
+    month = np.fromiter((it.get("invoice_month") or 0 for it in items), np.int64, n)
+    day = np.fromiter((it.get("invoice_day") or 0 for it in items), np.int64, n)
+    dated = np.fromiter((it.get("invoice_date") is not None for it in items), bool, n)
+    easy = ~dated & (year > 0) & (month > 0) & (day > 0) & (day <= 28)
+    errors: list[InitErrorDetails] = []
+    for i in np.flatnonzero(~easy).tolist():
+        it = items[i]
+        ymd, problem = resolve_date(
+            it.get("invoice_year"), it.get("invoice_month"), it.get("invoice_day"),
+            it.get("invoice_date"),
+        )  # fmt: skip
+        if problem is not None:
+            field, message = problem
+            errors.append(
+                {
+                    "type": PydanticCustomError("invalid_date", message),
+                    "loc": ("invoices", i, field),
+                    "input": it.get(field),
+                }
+            )
+        year[i], month[i], day[i] = ymd
+    if errors:
+        raise ValidationError.from_exception_data("InvoiceBatch", errors)
+    return year, month, day
 
 
 class InvoiceRequest(Invoice):

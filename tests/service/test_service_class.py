@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from invoice_fraud.schema import BatchPrediction, InvoiceBatch
 from tests.factories import make_dated_invoice, make_invoice, validated
 
 
@@ -19,13 +21,42 @@ def service(bentoml_home: Path) -> Any:
 
 def test_batch_scores_in_order_and_matches_single(service: Any) -> None:
     bodies = [make_invoice(invoice_id=f"i{k}", total=1180.0 + 40 * k) for k in range(12)]
-    invoices = [validated(b) for b in bodies]
-    batch = service.predict_invoice_fraud_batch(invoices)
+    request = InvoiceBatch.model_validate_json(json.dumps({"invoices": bodies}))
+    batch = BatchPrediction.model_validate_json(
+        service.predict_invoice_fraud_batch(request.invoices).body
+    )
     assert [p.invoice_id for p in batch.predictions] == [f"i{k}" for k in range(12)]
     assert batch.count == 12
     assert batch.flagged == sum(p.prediction for p in batch.predictions)
     probs = [p.fraud_probability for p in batch.predictions]
     assert probs[0] < 0.1 and probs[-1] > 0.5
+    from service import InvoiceColumns
+
+    for body, p in zip(bodies, batch.predictions, strict=True):
+        single = service._score(InvoiceColumns.from_invoice(validated(body)), "test")
+        assert single.proba[0] == p.fraud_probability
+
+
+def test_batch_date_errors_name_index_and_field(service: Any) -> None:
+    from pydantic import ValidationError
+
+    bodies = [
+        make_invoice(),
+        make_invoice(invoice_month=2, invoice_day=30),
+        make_dated_invoice("2024-05-15"),
+        make_invoice(invoice_day=...),
+        make_invoice(invoice_date="2024-05-15", invoice_year=2023),
+    ]
+    request = InvoiceBatch.model_validate_json(json.dumps({"invoices": bodies}))
+    with pytest.raises(ValidationError) as info:
+        service.predict_invoice_fraud_batch(request.invoices)
+    locs = {tuple(e["loc"]): e["msg"] for e in info.value.errors()}
+    assert set(locs) == {
+        ("invoices", 1, "invoice_day"),
+        ("invoices", 3, "invoice_day"),
+        ("invoices", 4, "invoice_date"),
+    }
+    assert "February 2024 has 29 days" in locs[("invoices", 1, "invoice_day")]
 
 
 async def test_invoice_date_body_scores_like_the_split_fields(service: Any) -> None:
