@@ -41,7 +41,9 @@ def test_explain_invoice_reasons_add_up_to_the_score(client: httpx.Client) -> No
     sizes = [abs(r["contribution"]) for r in exp["reasons"]]
     assert sizes == sorted(sizes, reverse=True)
     texts = {r["feature"]: r["text"] for r in exp["reasons"]}
-    assert texts["total_vs_amount_plus_tax"].startswith("total is 45.5% above amount + tax (+469.00)")
+    assert texts["total_vs_amount_plus_tax"].startswith(
+        "total is 45.5% above amount + tax (+469.00)"
+    )
     assert texts["tax_rate"].startswith("tax rate 3.1% is not a standard rate")
     top = exp["reasons"][0]
     assert top["direction"] == "raises" and top["feature"] in texts
