@@ -163,7 +163,9 @@ def score_file(
     """Score the parsed invoices in chunks; rows the service rejects are named, not scored.
 
     A chunk the service rejects with a 400 is sent again without the rows it named, so one
-    bad row doesn't cost the other rows of its chunk their scores.
+    bad row doesn't cost the other rows of its chunk their scores. The service may report
+    problems in stages (field checks, then calendar checks), so this repeats while each
+    answer names rows still in the chunk.
     """
     if not 1 <= chunk_size <= CHUNK_SIZE:
         raise ValueError(f"chunk_size must be between 1 and {CHUNK_SIZE}")
@@ -171,7 +173,7 @@ def score_file(
     for start in range(0, len(parsed.invoices), chunk_size):
         invoices = parsed.invoices[start : start + chunk_size]
         rows = parsed.rows[start : start + chunk_size]
-        for _attempt in range(2):
+        while invoices:
             try:
                 result = client.score_batch(invoices)
             except ApiError as exc:
@@ -179,22 +181,20 @@ def score_file(
                     raise
                 named = problems_from_detail(exc.detail, rows)
                 outcome.problems.extend(named)
-                bad = {p.row for p in named}
-                if None in bad:  # not about single rows: nothing of this chunk can be sent
+                bad = {p.row for p in named} & set(rows)
+                if not bad:  # nothing to drop: the chunk cannot be sent as it is
+                    logger.warning("chunk at row %d rejected as a whole: %s", rows[0], exc)
+                    outcome.problems.extend(
+                        RowProblem(row, "invoice", "not scored: its chunk was rejected")
+                        for row in rows
+                    )
                     break
                 keep = [i for i, row in enumerate(rows) if row not in bad]
                 invoices = [invoices[i] for i in keep]
                 rows = [rows[i] for i in keep]
-                if not invoices:
-                    break
                 continue
             outcome.scored.extend(zip(rows, invoices, result["predictions"], strict=True))
             break
-        else:
-            logger.warning("chunk at row %d rejected twice; its rows were not scored", rows[0])
-            outcome.problems.extend(
-                RowProblem(row, "invoice", "rejected by the service") for row in rows
-            )
     outcome.problems.sort(key=lambda p: (p.row is None, p.row or 0, p.field))
     return outcome
 
