@@ -1,6 +1,7 @@
 """Where a request's time goes in the project service: py-spy on every worker under wrk load.
 
     .venv/bin/python -m benchmarks.profile_service [--concurrency 32] [--duration 20]
+    .venv/bin/python -m benchmarks.profile_service --batch   # the batch endpoint instead
 
 Starts the service (prediction store and metrics on), drives single invoices with wrk and
 meanwhile runs ``py-spy record --format raw`` on each worker (``--nonblocking``, so the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -23,10 +25,13 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.common import (
+    batch_body,
     require_wrk,
     resolve_bentoml_home,
+    run_batch,
     run_wrk,
     running,
+    sample_invoices,
     start_project,
     worker_processes,
     write_wrk_script,
@@ -56,6 +61,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("anyio / threads", r"anyio/|concurrent/futures|threading\.py"),
     ("asyncio event loop", r"asyncio/|selectors\.py"),
 )
+BATCH = 10_000
 _COMPILED = [(name, re.compile(pattern)) for name, pattern in PARTS]
 
 
@@ -86,6 +92,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--batch", action="store_true", help="load the batch endpoint (10,000 per request)"
+    )
     args = parser.parse_args()
     require_wrk()
     py_spy = shutil.which("py-spy") or str(Path(__file__).resolve().parents[1] / ".venv/bin/py-spy")
@@ -93,6 +102,7 @@ def main() -> None:
     home = resolve_bentoml_home(args.bentoml_home, print)
     work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     script = write_wrk_script(work)
+    body = batch_body(sample_invoices(BATCH)) if args.batch else b""
     with running([start_project(home, work)]) as (server,):
         run_wrk(server.url, script, 8, 3.0)  # warm-up
         workers = worker_processes(server)
@@ -108,12 +118,20 @@ def main() -> None:
             log = (work / f"pyspy-{proc.pid}.log").open("wb")
             spies.append((out, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
         time.sleep(0.5)
-        result = run_wrk(server.url, script, args.concurrency, args.duration)
+        if args.batch:
+            deadline = time.monotonic() + args.duration
+            rates = []
+            while time.monotonic() < deadline:
+                rates.append(run_batch(server.url, body, BATCH, 1).invoices_per_s)
+            load = f"batch of {BATCH:,}, {len(rates)} rounds: {statistics.median(rates):,.0f}/s"
+        else:
+            r = run_wrk(server.url, script, args.concurrency, args.duration)
+            load = (f"wrk c={args.concurrency} {args.duration:g} s -> {r.requests_per_s:,.0f} "
+                    f"req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms")  # fmt: skip
         for _, spy in spies:
             spy.wait(timeout=60)
 
-    print(f"load: wrk c={args.concurrency} {args.duration:g} s -> {result.requests_per_s:,.0f} "
-          f"req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms")  # fmt: skip
+    print(f"load: {load}")
     parts: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     total = 0
@@ -126,8 +144,16 @@ def main() -> None:
         raise SystemExit(f"py-spy recorded nothing; see {work}/pyspy-*.log")
     possible = args.rate * record_s * len(spies)
     share = 100 * total / possible
-    print(f"py-spy: {total:,} active samples over {len(spies)} workers "
-          f"({share:.0f}% of {possible:,} possible: the rest is idle)")  # fmt: skip
+    # py-spy samples every thread that is not idle (the event loop and the store's writer
+    # thread alike), so more than 100% means several threads were busy at once.
+    print(f"py-spy: {total:,} active samples over {len(spies)} workers, all threads "
+          f"({share:.0f}% of one thread per worker busy all the time)")  # fmt: skip
+    threads: Counter[str] = Counter()
+    for out, _ in spies:
+        for frames, count in parse_raw(out):
+            main_thread = not frames[0].startswith("Thread._bootstrap")
+            threads["event loop (main thread)" if main_thread else "other threads"] += count
+    print("  " + ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in threads.items()))
     print("\nShare of active samples, charged to the innermost known part")
     for name, count in parts.most_common():
         print(f"  {100 * count / total:5.1f}%  {name}")
