@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import secrets
 import time
@@ -30,6 +31,7 @@ from invoice_fraud.explain import explain
 from invoice_fraud.features import FEATURE_NAMES, build_features
 from invoice_fraud.metrics import get_metrics
 from invoice_fraud.schema import (
+    MAX_BODY_BYTES,
     BatchPrediction,
     Explanation,
     FraudPrediction,
@@ -49,22 +51,13 @@ from invoice_fraud.schema import (
     check_batch_dates,
     weekday_warning,
 )
+from invoice_fraud.serving import JsonBodyMiddleware, quiet_client_errors
 from invoice_fraud.settings import get_settings
-from invoice_fraud.store import PendingRows, PredictionStore, StoreCounters
+from invoice_fraud.store import STORED_FEATURES, PendingRows, PredictionStore, StoreCounters
 
 logger = logging.getLogger("invoice_fraud.service")
 
 WEEKDAY_COLUMN = FEATURE_NAMES.index("weekday")
-#: Derived features kept with each stored prediction (what an analyst looks at first).
-STORED_FEATURES = (
-    "tax_rate",
-    "tax_rate_distance",
-    "total_gap",
-    "total_gap_ratio",
-    "amount_roundness",
-    "below_limit_ratio",
-    "is_weekend",
-)
 _STORED_COLUMNS = [FEATURE_NAMES.index(name) for name in STORED_FEATURES]
 #: Reasons included on a single score when asked with explain=true.
 TOP_REASONS = 3
@@ -160,6 +153,7 @@ class InvoiceFraudService:
 
     def __init__(self) -> None:
         settings = get_settings()
+        quiet_client_errors()
         stored = self.model
         metadata = stored.info.metadata
         saved_features = tuple(metadata.get("feature_names", ()))
@@ -236,7 +230,7 @@ class InvoiceFraudService:
         """Hand the scored invoices to the store's writer (never waits for the database)."""
         assert self.store is not None
         # float32 features carry noise digits (0.0309999995); six decimals are plenty.
-        kept = scored.features[:, _STORED_COLUMNS].astype(np.float64).round(6).tolist()
+        kept = scored.features[:, _STORED_COLUMNS].astype(np.float64).round(6).T.tolist()
         self.store.add(
             PendingRows(
                 columns={
@@ -252,10 +246,13 @@ class InvoiceFraudService:
                     "client_weekday": cols.client_weekdays,
                     "fraud_probability": scored.proba,
                     "prediction": scored.flagged,
-                    "warnings": scored.warnings,
-                    "features": [dict(zip(STORED_FEATURES, row, strict=True)) for row in kept],
+                    "warnings": [json.dumps(w) if w else None for w in scored.warnings],
+                    **{
+                        f"feature_{name}": column
+                        for name, column in zip(STORED_FEATURES, kept, strict=True)
+                    },
                 },
-                scored_at=dt.datetime.now(dt.UTC),
+                scored_at=time.time(),
                 threshold=self.threshold,
                 model_tag=self.model_tag,
             )
@@ -400,8 +397,8 @@ class InvoiceFraudService:
         if store is None:
             return _error(503, "the prediction store is disabled (INVOICE_FRAUD_STORE_ENABLED)")
         # A prediction scored a moment ago may still be in a writer's queue (this worker's
-        # or the other's): give the writers a couple of flush intervals before saying 404.
-        deadline = time.monotonic() + 2.0
+        # or the other's): give the writers a few flush intervals before saying 404.
+        deadline = time.monotonic() + 3 * store.flush_interval
         while True:
             try:
                 result = await asyncio.to_thread(store.set_verdict, prediction_id, verdict, comment)
@@ -438,3 +435,11 @@ class InvoiceFraudService:
             generator=dict(meta.get("generator", {})),
             package_versions=dict(meta.get("package_versions", {})),
         )
+
+
+# Every API body is parsed as JSON, within a size limit (see invoice_fraud/serving.py).
+InvoiceFraudService.add_asgi_middleware(
+    JsonBodyMiddleware,
+    paths=[api.route for api in InvoiceFraudService.apis.values()],
+    max_body_bytes=MAX_BODY_BYTES,
+)

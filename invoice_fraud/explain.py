@@ -53,7 +53,7 @@ def _describe(group: str, row: np.ndarray) -> tuple[float, str]:
     if group == "total_vs_amount_plus_tax":
         gap = f["total_gap"]
         expected = amount + tax
-        share = gap / expected if expected else 0.0
+        share = gap / abs(expected) if expected else 0.0
         if not f["total_mismatch"]:
             return share, "total equals amount + tax"
         side = "above" if gap > 0 else "below"
@@ -74,6 +74,8 @@ def _describe(group: str, row: np.ndarray) -> tuple[float, str]:
             return amount, f"amount {_money(amount)} is far larger than usual invoices"
         if amount >= 20_000:
             return amount, f"amount {_money(amount)} is large"
+        if amount < 5:
+            return amount, f"amount {_money(amount)} is unusually small"
         return amount, f"amount {_money(amount)} is in the usual range"
     if group == "amount_roundness":
         level = f["amount_roundness"]

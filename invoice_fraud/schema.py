@@ -21,6 +21,8 @@ from typing_extensions import TypedDict
 MAX_MONEY = 1e9
 #: Most invoices in one batch request.
 MAX_BATCH = 10_000
+#: Largest request body: a full batch with long ids is about 3 MB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 MIN_YEAR, MAX_YEAR = 1900, 2100
 
 WEEKDAY_NAMES = tuple(calendar.day_name)  # Monday first, as date.weekday()
@@ -48,9 +50,19 @@ def openapi_nullable(schema: dict[str, Any]) -> None:
 
 
 # Field types, shared by the single-invoice model and the batch item (one definition).
+#: Largest integer invoice id: exact in every JSON client (JavaScript numbers included).
+MAX_INT_ID = 2**53 - 1
+# Printable text with at least one non-space: control characters (NUL above all) break
+# logs, CSV exports and PostgreSQL text columns.
+_ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 InvoiceId = Annotated[
-    Annotated[str, Field(min_length=1, max_length=128)] | int | None,
-    Field(description="Client's identifier, echoed back; not used for scoring."),
+    Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
+    | Annotated[int, Field(ge=0, le=MAX_INT_ID)]
+    | None,
+    Field(
+        description="Client's identifier (text up to 128 printable characters, or an integer "
+        "0..2^53-1), echoed back; not used for scoring. Stored as text."
+    ),
 ]
 # At least one cent rather than > 0: the smallest real amount, and BentoML writes
 # OpenAPI 3.0, which cannot express an exclusive minimum as a number.
@@ -319,7 +331,9 @@ class RecentQuery(BaseModel):
 
     limit: int = Field(default=50, ge=1, le=1_000, strict=True)
     only_flagged: bool = Field(default=False, strict=True)
-    since: dt.datetime | None = Field(default=None, description="ISO 8601; naive means UTC.")
+    since: dt.datetime | None = Field(
+        default=None, strict=True, description="ISO 8601 text; without an offset it means UTC."
+    )
 
 
 class StoredPrediction(BaseModel):

@@ -12,20 +12,34 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
 
 VERDICTS = ("fraud", "legitimate")
+
+#: Derived features kept with each prediction (what an analyst looks at first), stored as
+#: plain numeric columns: JSON would cost an encode per row on the write path.
+STORED_FEATURES: tuple[str, ...] = (
+    "tax_rate",
+    "tax_rate_distance",
+    "total_gap",
+    "total_gap_ratio",
+    "amount_roundness",
+    "below_limit_ratio",
+    "is_weekend",
+)
+_FEATURE_COLUMNS = tuple(f"feature_{name}" for name in STORED_FEATURES)
 
 metadata = sa.MetaData()
 
@@ -33,7 +47,8 @@ predictions = sa.Table(
     "predictions",
     metadata,
     sa.Column("prediction_id", sa.String(32), primary_key=True),
-    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    # Seconds since the epoch (UTC): one float per row to write, portable, and indexable.
+    sa.Column("scored_at", sa.Float, nullable=False, index=True),
     sa.Column("invoice_id", sa.String(128), nullable=True),
     sa.Column("amount", sa.Float, nullable=False),
     sa.Column("tax", sa.Float, nullable=False),
@@ -47,14 +62,15 @@ predictions = sa.Table(
     sa.Column("prediction", sa.SmallInteger, nullable=False, index=True),
     sa.Column("threshold", sa.Float, nullable=False),
     sa.Column("model_tag", sa.String(128), nullable=False),
-    sa.Column("warnings", sa.JSON, nullable=False),
-    sa.Column("features", sa.JSON, nullable=False),
+    # A JSON array of strings, NULL when there is none (almost always).
+    sa.Column("warnings", sa.Text, nullable=True),
+    *(sa.Column(name, sa.Float, nullable=False) for name in _FEATURE_COLUMNS),
     sa.Column("verdict", sa.String(16), nullable=True),
     sa.Column("verdict_comment", sa.Text, nullable=True),
-    sa.Column("verdict_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("verdict_at", sa.Float, nullable=True),
 )
 
-#: Columns a scoring call hands over, in order; see :class:`PendingRows`.
+#: Per-row columns a scoring call hands over, in insert order; see :class:`PendingRows`.
 ROW_COLUMNS: tuple[str, ...] = (
     "prediction_id",
     "invoice_id",
@@ -69,20 +85,22 @@ ROW_COLUMNS: tuple[str, ...] = (
     "fraud_probability",
     "prediction",
     "warnings",
-    "features",
+    *_FEATURE_COLUMNS,
 )
+_INSERT_COLUMNS = (*ROW_COLUMNS, "scored_at", "threshold", "model_tag")
 
 
 @dataclass
 class PendingRows:
-    """Rows of one scoring call, kept as columns until the writer thread builds them.
+    """Rows of one scoring call, kept as columns until the writer thread inserts them.
 
-    Building thousands of dicts in the request path would cost more than scoring them, so
-    the request hands over its columns (lists, same length) and the writer does the rest.
+    ``columns`` maps every name in :data:`ROW_COLUMNS` to a list (all the same length);
+    ``warnings`` holds JSON text or None. The request path only hands over lists it already
+    has; the writer zips them into tuples for the driver's ``executemany``.
     """
 
     columns: dict[str, Sequence[Any]]
-    scored_at: dt.datetime
+    scored_at: float
     threshold: float
     model_tag: str
     size: int = field(init=False)
@@ -90,18 +108,19 @@ class PendingRows:
     def __post_init__(self) -> None:
         self.size = len(self.columns["prediction_id"])
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The rows as dicts for an insert."""
-        names = ROW_COLUMNS
-        cols = [self.columns[name] for name in names]
-        rows = [dict(zip(names, values, strict=True)) for values in zip(*cols, strict=True)]
-        for row in rows:
-            row["scored_at"] = self.scored_at
-            row["threshold"] = self.threshold
-            row["model_tag"] = self.model_tag
-            if row["invoice_id"] is not None:
-                row["invoice_id"] = str(row["invoice_id"])
-        return rows
+    def tuples(self) -> list[tuple[Any, ...]]:
+        """The rows as parameter tuples in :data:`_INSERT_COLUMNS` order."""
+        n = self.size
+        cols = [self.columns[name] for name in ROW_COLUMNS]
+        ids = self.columns["invoice_id"]
+        if any(isinstance(i, int) for i in ids):
+            cols[1] = [None if i is None else str(i) for i in ids]
+        constants = (
+            repeat(self.scored_at, n),
+            repeat(self.threshold, n),
+            repeat(self.model_tag, n),
+        )
+        return list(zip(*cols, *constants, strict=False))
 
 
 @dataclass
@@ -138,24 +157,31 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def _insert(engine: Engine) -> Any:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(predictions).on_conflict_do_nothing(index_elements=["prediction_id"])
+def _insert_sql(engine: Engine) -> str:
+    """A driver-level idempotent insert: ON CONFLICT DO NOTHING on the prediction id."""
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(_INSERT_COLUMNS)
+    marks = ", ".join([mark] * len(_INSERT_COLUMNS))
+    return (
+        f"INSERT INTO predictions ({names}) VALUES ({marks}) ON CONFLICT (prediction_id) DO NOTHING"
+    )
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite returns naive datetimes; everything stored is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
 
 
 def row_to_dict(row: sa.RowMapping) -> dict[str, Any]:
     """A stored row as the API's StoredPrediction."""
-    out = dict(row)
-    for key in ("scored_at", "verdict_at"):
-        value = _as_utc(out[key])
-        out[key] = value.isoformat() if value is not None else None
+    out = {key: row[key] for key in row.keys() if not key.startswith("feature_")}
+    out["scored_at"] = _iso(row["scored_at"])
+    out["verdict_at"] = _iso(row["verdict_at"])
+    out["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
+    out["features"] = {
+        name: row[column] for name, column in zip(STORED_FEATURES, _FEATURE_COLUMNS, strict=True)
+    }
     return out
 
 
@@ -184,6 +210,7 @@ class PredictionStore:
         self._closing = False
         self._schema_ready = False
         self._thread: threading.Thread | None = None
+        self._insert = _insert_sql(self.engine)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -273,12 +300,18 @@ class PredictionStore:
                     continue
                 chunks = self._take()
             size = sum(c.size for c in chunks)
+            rows = [row for chunk in chunks for row in chunk.tuples()]
+            refused = 0
             try:
                 self._ensure_schema()
-                rows = [row for chunk in chunks for row in chunk.rows()]
-                with self.engine.begin() as conn:
-                    conn.execute(_insert(self.engine), rows)
-            except Exception as exc:  # noqa: BLE001 - any failure must keep the rows
+                try:
+                    with self.engine.begin() as conn:
+                        conn.exec_driver_sql(self._insert, rows)
+                except (sa.exc.DataError, sa.exc.IntegrityError):
+                    # A row the database refuses would block every row behind it forever:
+                    # write the batch row by row and give up on the refused ones only.
+                    refused = self._insert_one_by_one(rows)
+            except Exception as exc:  # noqa: BLE001 - any other failure must keep the rows
                 backoff = min(max(backoff * 2, 0.25), 5.0)
                 self.counters.failed(size)
                 logger.error(
@@ -297,11 +330,30 @@ class PredictionStore:
                     self._cond.wait(backoff)
                 continue
             backoff = 0.0
-            self.counters.written(size)
+            self.counters.written(size - refused)
             with self._cond:
                 self._in_flight -= size
                 self.counters.pending(self._pending + self._in_flight)
                 self._cond.notify_all()
+
+    def _insert_one_by_one(self, rows: list[tuple[Any, ...]]) -> int:
+        """Insert rows singly; drop (count, log) the ones the database refuses."""
+        refused = 0
+        with self.engine.connect() as conn:
+            for row in rows:
+                try:
+                    with conn.begin():
+                        conn.exec_driver_sql(self._insert, [row])
+                except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+                    refused += 1
+                    logger.error(
+                        "prediction store refused prediction %s (%s); dropped it",
+                        row[0],
+                        str(exc).splitlines()[0],
+                    )
+        if refused:
+            self.counters.dropped(refused)
+        return refused
 
     # -- reading --------------------------------------------------------------------------
 
@@ -315,7 +367,7 @@ class PredictionStore:
         if only_flagged:
             query = query.where(predictions.c.prediction == 1)
         if since is not None:
-            query = query.where(predictions.c.scored_at >= since)
+            query = query.where(predictions.c.scored_at >= since.timestamp())
         with self.engine.connect() as conn:
             return [row_to_dict(r) for r in conn.execute(query.limit(limit)).mappings()]
 
@@ -347,7 +399,7 @@ class PredictionStore:
             verdicts(1, "legitimate").label("false_positives"),
             verdicts(0, "fraud").label("false_negatives"),
             verdicts(0, "legitimate").label("true_negatives"),
-        ).where(c.scored_at >= since)
+        ).where(c.scored_at >= since.timestamp())
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().one()
         return {key: int(value) for key, value in row.items()}
@@ -368,9 +420,7 @@ class PredictionStore:
             conn.execute(
                 predictions.update()
                 .where(c.prediction_id == prediction_id)
-                .values(
-                    verdict=verdict, verdict_comment=comment, verdict_at=dt.datetime.now(dt.UTC)
-                )
+                .values(verdict=verdict, verdict_comment=comment, verdict_at=time.time())
             )
         row = self.get(prediction_id)
         assert row is not None

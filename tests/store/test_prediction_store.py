@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from invoice_fraud.store import PendingRows, PredictionStore, StoreCounters
+from invoice_fraud.store import STORED_FEATURES, PendingRows, PredictionStore, StoreCounters
 from tests.postgres import PrivatePostgres, private_postgres
 
 
@@ -72,10 +72,10 @@ def pending(
             "client_weekday": [None] * n,
             "fraud_probability": [0.9 if f else 0.01 for f in flagged],
             "prediction": flagged,
-            "warnings": [[] for _ in range(n)],
-            "features": [{"tax_rate": 0.2} for _ in range(n)],
+            "warnings": [None] * n,
+            **{f"feature_{name}": [0.2] * n for name in STORED_FEATURES},
         },
-        scored_at=at or dt.datetime.now(dt.UTC),
+        scored_at=(at or dt.datetime.now(dt.UTC)).timestamp(),
         threshold=0.5,
         model_tag="invoice_fraud:test",
     )
@@ -95,7 +95,7 @@ def test_store_writes_queries_and_counts(store_url: str) -> None:
     assert [r["prediction_id"][0] for r in recent[:3]] != []
     assert {r["prediction_id"][0] for r in recent[-2:]} == {"a", "b"}  # oldest last
     assert recent[0]["scored_at"].endswith("+00:00")
-    assert recent[0]["features"] == {"tax_rate": 0.2} and recent[0]["warnings"] == []
+    assert recent[0]["features"]["tax_rate"] == 0.2 and recent[0]["warnings"] == []
     flagged = store.recent(limit=10, only_flagged=True)
     assert {r["prediction_id"][0] for r in flagged} == {"a", "c", "d"}
     since = store.recent(limit=10, since=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
@@ -207,3 +207,22 @@ def test_full_queue_counts_dropped_rows(tmp_path: Path) -> None:
     store.add(pending([f"{k:032x}" for k in range(900)]))
     store.add(pending([f"{k + 900:032x}" for k in range(200)]))
     assert tally.dropped == 200
+
+
+def test_a_refused_row_never_blocks_the_others(postgres: PrivatePostgres) -> None:
+    tally = Tally()
+    store = PredictionStore(postgres.url, flush_interval=0.05, counters=tally.counters())
+    store.start()
+    bad = pending(["5" * 32, "6" * 32, "7" * 32])
+    bad.columns["invoice_id"] = ["ok", "a\x00b", "x" * 500]  # NUL byte; longer than 128
+    store.add(bad)
+    store.add(pending(["8" * 32]))
+    assert store.flush(10)
+    assert store.count() == 2  # the good row of the bad batch, and the next batch
+    assert tally.dropped == 2 and tally.written == 2
+    assert store.close()
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
+    store.engine.dispose()

@@ -1,0 +1,92 @@
+"""What the breaker found: content types, body limits, bad ids, timezones, fast 404s."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.factories import ORDINARY, make_invoice
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=xyz",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        None,
+    ],
+)
+def test_any_content_type_is_parsed_as_strict_json(
+    client: httpx.Client, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    ok = client.post("/predict_invoice_fraud", content=json.dumps(ORDINARY), headers=headers)
+    assert ok.status_code == 200, ok.text
+    form = "amount=1000&tax=180&total=1180&invoice_year=2024&invoice_month=5&invoice_day=15"
+    bad = client.post("/predict_invoice_fraud", content=form, headers=headers)
+    assert bad.status_code == 400, bad.text
+    assert "json" in bad.text.lower()
+
+
+def test_oversized_body_is_refused_before_it_is_read(client: httpx.Client) -> None:
+    big = b'{"invoices": [' + b" " * (9 * 1024 * 1024) + b"]}"
+    started = time.monotonic()
+    response = client.post(
+        "/predict_invoice_fraud_batch", content=big, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "split the batch" in response.json()["error"]
+    assert time.monotonic() - started < 10
+
+
+def test_oversized_streamed_body_is_refused(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"invoices": ['
+        for _ in range(10):
+            yield b" " * (1024 * 1024)
+        yield b"]}"
+
+    response = client.post("/predict_invoice_fraud_batch", content=chunks())
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "invoice_id", ["a\u0000b", "   ", "tab\there", "x" * 129, 2**53, -1, 1.5, True]
+)
+def test_bad_invoice_ids_are_rejected(client: httpx.Client, invoice_id: object) -> None:
+    response = client.post("/predict_invoice_fraud", json=make_invoice(invoice_id=invoice_id))
+    assert response.status_code == 400, response.text
+    assert "invoice_id" in response.text
+
+
+def test_since_honours_its_utc_offset(client: httpx.Client) -> None:
+    scored = client.post("/predict_invoice_fraud", json=ORDINARY).json()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        rows = client.post("/recent_predictions", json={"limit": 5}).json()["predictions"]
+        if any(r["prediction_id"] == scored["prediction_id"] for r in rows):
+            break
+        time.sleep(0.1)
+    two_minutes_ago = dt.datetime.now(dt.timezone(dt.timedelta(hours=14))) - dt.timedelta(minutes=2)
+    recent = client.post("/recent_predictions", json={"since": two_minutes_ago.isoformat()})
+    assert any(p["prediction_id"] == scored["prediction_id"] for p in recent.json()["predictions"])
+    future = dt.datetime.now(dt.timezone(dt.timedelta(hours=-12))) + dt.timedelta(hours=1)
+    later = client.post("/recent_predictions", json={"since": future.isoformat()})
+    assert later.json()["predictions"] == []
+    assert client.post("/recent_predictions", json={"since": 0}).status_code == 400
+
+
+def test_unknown_verdict_id_answers_404_quickly(client: httpx.Client) -> None:
+    started = time.monotonic()
+    response = client.post("/record_verdict", json={"prediction_id": "f" * 32, "verdict": "fraud"})
+    assert response.status_code == 404
+    assert time.monotonic() - started < 1.5
