@@ -51,15 +51,31 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     return int(process.returncode)
 
 
+def server_home(bentoml_home: Path, where: Path) -> Path:
+    """A BENTOML_HOME of a server's own that shares the models of ``bentoml_home``.
+
+    Every `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` when it starts,
+    so two servers on one home wipe each other's metrics. Each gets its own home, with the
+    model store linked in.
+    """
+    home = where / "bentoml-home"
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "models"
+    if not link.exists():
+        link.symlink_to(bentoml_home / "models", target_is_directory=True)
+    return home
+
+
 @contextlib.contextmanager
 def bentoml_server(
     bentoml_home: Path, log: Path, *, env: dict[str, str] | None = None, timeout: float = 60.0
 ) -> Iterator[str]:
     """Run ``bentoml serve`` from the repository on a free loopback port; yield its URL."""
     port = free_port()
+    own = server_home(bentoml_home, log.parent / f"server-{port}")
     full_env = {
         **os.environ,
-        "BENTOML_HOME": str(bentoml_home),
+        "BENTOML_HOME": str(own),
         "BENTOML_DO_NOT_TRACK": "True",
         # Each server gets its own prediction store beside its log, never the repo's data/.
         "INVOICE_FRAUD_STORE_PATH": str(log.with_suffix(".sqlite3")),

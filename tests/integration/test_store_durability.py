@@ -15,7 +15,7 @@ import pytest
 
 from tests.factories import make_invoice
 from tests.postgres import private_postgres
-from tests.servers import REPO, bentoml_server, free_port, stop, wait_until_ready
+from tests.servers import REPO, bentoml_server, free_port, server_home, stop, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +48,6 @@ def test_concurrent_clients_get_exactly_one_row_each(bentoml_home: Path, tmp_pat
     rows = stored_ids(log.with_suffix(".sqlite3"))
     assert len(rows) == 1000 and sorted(rows) == sorted(ids)
     assert "prediction store closed with" not in log.read_text()
-    served_by = {line.split("[")[0] for line in log.read_text().splitlines() if "pid" in line}
-    assert served_by is not None
 
 
 def test_sigterm_under_load_loses_nothing_acknowledged(bentoml_home: Path, tmp_path: Path) -> None:
@@ -58,7 +56,7 @@ def test_sigterm_under_load_loses_nothing_acknowledged(bentoml_home: Path, tmp_p
     db = tmp_path / "store.sqlite3"
     env = {
         **os.environ,
-        "BENTOML_HOME": str(bentoml_home),
+        "BENTOML_HOME": str(server_home(bentoml_home, tmp_path)),
         "INVOICE_FRAUD_STORE_PATH": str(db),
         # A long flush interval keeps rows queued, so SIGTERM has something to flush.
         "INVOICE_FRAUD_STORE_FLUSH_INTERVAL_SECONDS": "30",

@@ -106,9 +106,14 @@ def prometheus(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{url}/-/ready", process, log, timeout=30.0)
+        # Both jobs scraped once: the service, and Prometheus itself (its first self-scrape
+        # can come a moment after the service's).
         poll(
-            lambda: [v for _, v in instant(url, 'up{job="fraud_api"}')] == [1.0],
-            "the first scrape of the service",
+            lambda: (
+                {labels["job"]: v for labels, v in instant(url, "up")}
+                == {"fraud_api": 1.0, "prometheus": 1.0}
+            ),
+            "the first scrape of the service and of Prometheus itself",
         )
         yield url
     finally:
