@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -56,11 +57,17 @@ from invoice_fraud.schema import (
 from invoice_fraud.serving import JsonBodyMiddleware, quiet_client_errors
 from invoice_fraud.settings import get_settings
 from invoice_fraud.store import STORED_FEATURES, PendingRows, PredictionStore, StoreCounters
+from invoice_fraud.trees import TreeEnsemble
 
 logger = logging.getLogger("invoice_fraud.service")
 
 WEEKDAY_COLUMN = FEATURE_NAMES.index("weekday")
 _STORED_COLUMNS = [FEATURE_NAMES.index(name) for name in STORED_FEATURES]
+#: Up to this many invoices, the trees are walked with numpy (invoice_fraud/trees.py):
+#: xgboost's fixed cost per call is larger than the whole walk for so few rows.
+SMALL_BATCH = 48
+#: From this many invoices on, a call predicts with every core.
+BIG_BATCH = 1_000
 #: Reasons included on a single score when asked with explain=true.
 TOP_REASONS = 3
 
@@ -98,8 +105,13 @@ class InvoiceColumns:
 
     @classmethod
     def from_items(cls, items: list[InvoiceItem]) -> InvoiceColumns:
-        year, month, day = check_batch_dates(items)
+        # A generator per column into np.fromiter beats building one table of tuples.
         n = len(items)
+        year = np.fromiter((it.get("invoice_year") or 0 for it in items), np.int64, n)
+        month = np.fromiter((it.get("invoice_month") or 0 for it in items), np.int64, n)
+        day = np.fromiter((it.get("invoice_day") or 0 for it in items), np.int64, n)
+        dated = np.fromiter((it.get("invoice_date") is not None for it in items), bool, n)
+        check_batch_dates(items, year, month, day, dated)
         return cls(
             amount=np.fromiter((it["amount"] for it in items), np.float64, n),
             tax=np.fromiter((it["tax"] for it in items), np.float64, n),
@@ -213,6 +225,11 @@ class InvoiceFraudService:
         # One thread per prediction: requests are scored concurrently by the workers, and
         # xgboost's thread pool costs more than it saves on a handful of rows.
         self.booster.set_param({"nthread": 1})
+        # Large batches are the exception: they get a copy of the booster that uses every
+        # core (a 10,000-invoice batch predicts about twice as fast on 2 cores).
+        self.batch_booster = self.booster.copy()
+        self.batch_booster.set_param({"nthread": os.cpu_count() or 1})
+        self.trees = TreeEnsemble.from_booster(self.booster)
         self.threshold = float(metadata["threshold"])
         self.model_tag = str(stored.tag)
         self.metadata = dict(metadata)
@@ -253,7 +270,12 @@ class InvoiceFraudService:
         """Score validated invoices, record the metrics and hand them to the store."""
         started = time.perf_counter()
         features = build_features(cols.features_input())
-        proba = np.asarray(self.booster.inplace_predict(features), dtype=np.float64)
+        n = len(features)
+        if n <= SMALL_BATCH:
+            proba = self.trees.predict_proba(features)
+        else:
+            booster = self.batch_booster if n >= BIG_BATCH else self.booster
+            proba = np.asarray(booster.inplace_predict(features), dtype=np.float64)
         flagged = proba >= self.threshold
         n_flagged = int(flagged.sum())
         self.metrics.record(endpoint, proba, n_flagged, time.perf_counter() - started)

@@ -223,21 +223,23 @@ class InvoiceBatch(BaseModel):
     invoices: list[InvoiceItem] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-def check_batch_dates(items: list[InvoiceItem]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Resolve every item's (year, month, day) or raise one error naming each bad item.
+def check_batch_dates(
+    items: list[InvoiceItem],
+    year: np.ndarray,
+    month: np.ndarray,
+    day: np.ndarray,
+    dated: np.ndarray,
+) -> None:
+    """Resolve every item's (year, month, day) in place, or raise naming each bad item.
 
-    Most invoices send year/month/day with a day of at most 28, which exists in every
-    month: those pass on a vectorised test, and only the rest go through
-    :func:`resolve_date` one by one.
+    ``year``/``month``/``day`` hold the items' fields (0 where absent) and ``dated`` marks the
+    items that sent ``invoice_date``. Most invoices send year/month/day with a day of at
+    most 28, which exists in every month: those pass on a vectorised test, and only the
+    rest go through :func:`resolve_date` one by one.
 
     Raises:
         pydantic.ValidationError: with ``loc`` ("invoices", index, field) for each problem.
     """
-    n = len(items)
-    year = np.fromiter((it.get("invoice_year") or 0 for it in items), np.int64, n)
-    month = np.fromiter((it.get("invoice_month") or 0 for it in items), np.int64, n)
-    day = np.fromiter((it.get("invoice_day") or 0 for it in items), np.int64, n)
-    dated = np.fromiter((it.get("invoice_date") is not None for it in items), bool, n)
     easy = ~dated & (year > 0) & (month > 0) & (day > 0) & (day <= 28)
     errors: list[InitErrorDetails] = []
     for i in np.flatnonzero(~easy).tolist():
@@ -258,7 +260,6 @@ def check_batch_dates(items: list[InvoiceItem]) -> tuple[np.ndarray, np.ndarray,
         year[i], month[i], day[i] = ymd
     if errors:
         raise ValidationError.from_exception_data("InvoiceBatch", errors)
-    return year, month, day
 
 
 class InvoiceRequest(Invoice):
