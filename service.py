@@ -279,13 +279,18 @@ class InvoiceFraudService:
         flagged = proba >= self.threshold
         n_flagged = int(flagged.sum())
         self.metrics.record(endpoint, proba, n_flagged, time.perf_counter() - started)
-        weekdays = features[:, WEEKDAY_COLUMN].astype(np.int64).tolist()
-        warnings: list[list[str]] = [[] for _ in weekdays]
-        for i, (given, actual) in enumerate(zip(cols.client_weekdays, weekdays, strict=True)):
-            if given is not None and given != actual:
-                warnings[i] = weekday_warning(
-                    int(cols.year[i]), int(cols.month[i]), int(cols.day[i]), given, actual
-                )
+        calendar = features[:, WEEKDAY_COLUMN].astype(np.int64)
+        weekdays = calendar.tolist()
+        given = np.fromiter(
+            (-1 if w is None else w for w in cols.client_weekdays), np.int64, len(weekdays)
+        )
+        # One shared empty list for the (many) invoices without a warning: never mutated.
+        no_warning: list[str] = []
+        warnings = [no_warning] * len(weekdays)
+        for i in np.flatnonzero((given >= 0) & (given != calendar)).tolist():
+            warnings[i] = weekday_warning(
+                int(cols.year[i]), int(cols.month[i]), int(cols.day[i]), int(given[i]), weekdays[i]
+            )
         scored = Scored(
             features=features,
             prediction_ids=_new_ids(len(weekdays)),
