@@ -283,7 +283,10 @@ def test_dashboard_figures_reflect_the_traffic(prometheus: str, traffic: Traffic
     assert len(heatmap) > 10 and max(v for _, v in heatmap) > 0
     if "invoice_fraud_verdict_total" in traffic.exported:
         ((_, precision),) = instant(prometheus, "invoice_fraud:live_precision:ratio_increase1d")
-        assert precision == pytest.approx(0.75)
+        # 3 of the 4 flagged invoices confirmed. increase() extrapolates to the window's
+        # edges and the shared server may hold other tests' verdicts from before the first
+        # scrape, so the ratio is close to 0.75, not exactly it.
+        assert precision == pytest.approx(0.75, abs=0.05)
 
 
 _RECORDED = {rule["record"]: rule["expr"] for rule in recording_rules()}
