@@ -25,18 +25,11 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tests.factories import ORDINARY
 from tests.servers import REPO, free_port, stop, wait_until_ready
 
 #: The example body existing clients send (README): an ordinary invoice, 15 May 2024.
-EXAMPLE_INVOICE: dict[str, Any] = {
-    "amount": 1000.0,
-    "tax": 180.0,
-    "total": 1180.0,
-    "invoice_year": 2024,
-    "invoice_month": 5,
-    "invoice_day": 15,
-    "invoice_weekday": 2,
-}
+EXAMPLE_INVOICE: dict[str, Any] = ORDINARY
 SEVEN_FIELDS: tuple[str, ...] = tuple(EXAMPLE_INVOICE)
 SINGLE_ROUTE = "/predict_invoice_fraud"
 BATCH_ROUTE = "/predict_invoice_fraud_batch"
