@@ -410,7 +410,8 @@ class InvoiceFraudService:
         """Every reason behind an invoice's score, largest push first (not stored)."""
         invoice = Invoice.model_construct(**fields)
         features = build_features(InvoiceColumns.from_invoice(invoice).features_input())
-        proba = float(self.booster.inplace_predict(features)[0])
+        # The same path as scoring one invoice, so both report the same probability.
+        proba = float(self.trees.predict_proba(features)[0])
         bias, (reasons,) = explain(self.booster, features)
         return Explanation(
             fraud_probability=proba,
