@@ -36,6 +36,7 @@ from invoice_fraud.features import FEATURE_NAMES, build_features
 from invoice_fraud.metrics import get_metrics
 from invoice_fraud.schema import (
     MAX_BODY_BYTES,
+    MAX_SMALL_BODY_BYTES,
     BatchPrediction,
     Explanation,
     FraudPrediction,
@@ -520,9 +521,16 @@ class InvoiceFraudService:
         )
 
 
-# Every API body is parsed as JSON, within a size limit (see invoice_fraud/serving.py).
+# Every API body is parsed as JSON, within a size limit (see invoice_fraud/serving.py):
+# a batch may be megabytes, anything else is one small object.
 InvoiceFraudService.add_asgi_middleware(
     JsonBodyMiddleware,
-    paths=[api.route for api in InvoiceFraudService.apis.values()],
-    max_body_bytes=MAX_BODY_BYTES,
+    limits={
+        api.route: (
+            (MAX_BODY_BYTES, "; split the batch")
+            if api.route == "/predict_invoice_fraud_batch"
+            else (MAX_SMALL_BODY_BYTES, "")
+        )
+        for api in InvoiceFraudService.apis.values()
+    },
 )

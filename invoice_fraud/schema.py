@@ -23,6 +23,8 @@ MAX_MONEY = 1e9
 MAX_BATCH = 10_000
 #: Largest request body: a full batch with long ids is about 3 MB.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Largest body of the other APIs: one invoice or query is well under a kilobyte.
+MAX_SMALL_BODY_BYTES = 64 * 1024
 MIN_YEAR, MAX_YEAR = 1900, 2100
 
 WEEKDAY_NAMES = tuple(calendar.day_name)  # Monday first, as date.weekday()

@@ -90,3 +90,48 @@ def test_unknown_verdict_id_answers_404_quickly(client: httpx.Client) -> None:
     response = client.post("/record_verdict", json={"prediction_id": "f" * 32, "verdict": "fraud"})
     assert response.status_code == 404
     assert time.monotonic() - started < 1.5
+
+
+def test_single_invoice_bodies_are_small(client: httpx.Client) -> None:
+    body = json.dumps({**ORDINARY, "invoice_id": "x" * 70_000})
+    response = client.post(
+        "/predict_invoice_fraud", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "65,536 bytes" in response.json()["error"]
+
+
+def test_thousands_of_bad_fields_get_a_short_answer(client: httpx.Client) -> None:
+    body = {**ORDINARY, **{f"k{i}": 0 for i in range(5_000)}}
+    response = client.post("/predict_invoice_fraud", json=body)
+    assert response.status_code == 400
+    assert len(response.content) < 64 * 1024
+    data = response.json()
+    assert len(data["detail"]) == 50 and data["detail"][0]["loc"] == ["k0"]
+    assert data["truncated"] == "showing 50 of 5000 errors"
+
+
+def server_errors(client: httpx.Client) -> float:
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("bentoml_service_request_total") and 'http_response_code="5' in line:
+            total += float(line.split()[-1])
+    return total
+
+
+def test_client_hanging_up_mid_body_is_not_a_server_error(client: httpx.Client) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    before = server_errors(client)
+    url = urlsplit(str(client.base_url))
+    for _ in range(5):
+        with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /predict_invoice_fraud HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 129\r\n\r\n"
+                b'{"amount": 1000.0, '
+            )
+    time.sleep(1.0)
+    assert server_errors(client) == before
+    assert client.post("/predict_invoice_fraud", json=ORDINARY).status_code == 200
