@@ -5,6 +5,13 @@ bypass the strict JSON validation (strings turned into numbers, repeated fields,
 malformed multipart). Our API speaks JSON only, so the middleware parses every POST to an
 API route as JSON, whatever the client declared, and refuses bodies over the limit before
 reading them.
+
+The two scoring routes can also be answered here, straight from the body the middleware
+has read (``direct_routes`` on the service instance): BentoML's own API handler (request
+object, IO descriptors, signature inspection, response model, context) costs more CPU than
+scoring one invoice. Validation uses the very input model BentoML would use and a failure
+answers BentoML's 400 body, so clients cannot tell the paths apart; the middlewares outside
+this one (BentoML's request metrics, tracing, timeout) still see every request.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+import bentoml
+import orjson
 from pydantic import ValidationError
 
 Scope = MutableMapping[str, Any]
@@ -22,12 +31,18 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+#: Answers a route from its raw body: the JSON of a 200, or raises ValidationError (400).
+DirectHandler = Callable[[bytes], Awaitable[bytes]]
 
 logger = logging.getLogger(__name__)
+#: BentoML's request logger: its lines are shown by default, and rejected requests on the
+#: direct routes are logged beside the ones BentoML's handler rejects.
+request_logger = logging.getLogger("bentoml._internal.server.http_app")
 
 
-async def _json_error(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
+async def _send_json(
+    send: Send, status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -35,10 +50,26 @@ async def _json_error(send: Send, status: int, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _json_error(send: Send, status: int, message: str) -> None:
+    await _send_json(send, status, json.dumps({"error": message}).encode())
+
+
+def validation_error_body(exc: ValidationError) -> bytes:
+    """BentoML's 400 body for a validation error, capped like :func:`_capped_errors`."""
+    body = orjson.dumps(
+        {
+            "error": f"{exc.error_count()} validation error for {exc.title}",
+            "detail": exc.errors(include_context=False, include_input=False),
+        }
+    )
+    return _truncate_errors(body) if len(body) > MAX_ERROR_BODY_BYTES else body
 
 
 #: A 400 body larger than this (a request with thousands of bad fields) keeps only the
@@ -56,10 +87,24 @@ class JsonBodyMiddleware:
     as a 500. The chunks are handed on as they came, so the app still joins them once.
     """
 
-    def __init__(self, app: ASGIApp, limits: Mapping[str, tuple[int, str]]) -> None:
-        """``limits`` maps each API path to (most body bytes, hint for a too-large body)."""
+    def __init__(
+        self, app: ASGIApp, limits: Mapping[str, tuple[int, str]], server: str = ""
+    ) -> None:
+        """``limits`` maps each API path to (most body bytes, hint for a too-large body);
+        ``server`` is the Server header of direct answers (BentoML's, for its routes)."""
         self.app = app
         self.limits = dict(limits)
+        self._server = ((b"server", server.encode()),) if server else ()
+        self._direct: dict[str, DirectHandler] | None = None
+
+    def _direct_handler(self, path: str) -> DirectHandler | None:
+        # The service instance exists once BentoML's lifespan has run, before any request.
+        if self._direct is None:
+            service = bentoml.get_current_service()
+            if service is None:
+                return None
+            self._direct = dict(getattr(service, "direct_routes", None) or {})
+        return self._direct.get(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.limits.get(scope["path"]) if scope["type"] == "http" else None
@@ -94,11 +139,39 @@ class JsonBodyMiddleware:
             if not message.get("more_body", False):
                 break
 
+        handler = self._direct_handler(scope["path"])
+        if handler is not None:
+            await self._answer(handler, scope, chunks, send)
+            return
+
         async def replay() -> Message:
             return chunks.popleft() if chunks else await receive()
 
         headers.append((b"content-type", b"application/json"))
         await self.app({**scope, "headers": headers}, replay, _capped_errors(send))
+
+    async def _answer(
+        self, handler: DirectHandler, scope: Scope, chunks: collections.deque[Message], send: Send
+    ) -> None:
+        body = b"".join(m.get("body", b"") for m in chunks)
+        try:
+            # BentoML's JSON parsing reads an empty body as {}: so does this path.
+            answer = await handler(body or b"{}")
+        except ValidationError as exc:
+            logger.info("rejected POST %s (%d validation errors)", scope["path"], exc.error_count())
+            await _send_json(send, 400, validation_error_body(exc), self._server)
+            return
+        except Exception:
+            request_logger.exception("POST %s failed", scope["path"])
+            await _send_json(send, 500, _UNEXPECTED, self._server)
+            return
+        await _send_json(send, 200, answer, self._server)
+
+
+#: BentoML's body for an unexpected server error (the details go to the log only).
+_UNEXPECTED = json.dumps(
+    {"error": "An unexpected error has occurred, please check the server log."}
+).encode()
 
 
 def _capped_errors(send: Send) -> Send:
@@ -172,6 +245,5 @@ class QuietClientErrors(logging.Filter):
 
 def quiet_client_errors() -> None:
     """Install :class:`QuietClientErrors` on BentoML's request logger (once)."""
-    target = logging.getLogger("bentoml._internal.server.http_app")
-    if not any(isinstance(f, QuietClientErrors) for f in target.filters):
-        target.addFilter(QuietClientErrors())
+    if not any(isinstance(f, QuietClientErrors) for f in request_logger.filters):
+        request_logger.addFilter(QuietClientErrors())
