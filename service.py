@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 
 from invoice_fraud.explain import explain
 from invoice_fraud.features import FEATURE_NAMES, build_features
+from invoice_fraud.lean_xgboost import import_xgboost
 from invoice_fraud.metrics import get_metrics
 from invoice_fraud.schema import (
     MAX_BODY_BYTES,
@@ -228,6 +229,7 @@ class InvoiceFraudService:
                 f"model {stored.tag} was trained on features {saved_features}, but this code "
                 f"builds {FEATURE_NAMES}; retrain with this version's train.py"
             )
+        import_xgboost()  # before bentoml.xgboost imports it with scikit-learn
         self.booster = bentoml.xgboost.load_model(stored)
         # One thread per prediction: requests are scored concurrently by the workers, and
         # xgboost's thread pool costs more than it saves on a handful of rows.

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xgboost as xgb
 
 from invoice_fraud.features import FEATURE_NAMES, JUST_BELOW_LIMIT_RATIO
-from invoice_fraud.synthetic import APPROVAL_LIMITS, STANDARD_TAX_RATES
+from invoice_fraud.lean_xgboost import import_xgboost
+
+if TYPE_CHECKING:  # the service imports xgboost its own way (invoice_fraud/lean_xgboost.py)
+    import xgboost as xgb
+from invoice_fraud.domain import APPROVAL_LIMITS, STANDARD_TAX_RATES
 
 #: Reason -> the features whose contributions it sums.
 REASON_GROUPS: dict[str, tuple[str, ...]] = {
@@ -107,9 +111,8 @@ def explain(booster: xgb.Booster, features: np.ndarray) -> tuple[float, list[lis
         The bias (base score in log-odds) and, per invoice, every reason with its
         contribution in log-odds; "raises" means it pushed towards fraud.
     """
-    contribs = booster.predict(
-        xgb.DMatrix(features, feature_names=list(FEATURE_NAMES)), pred_contribs=True
-    )
+    matrix = import_xgboost().DMatrix(features, feature_names=list(FEATURE_NAMES))
+    contribs = booster.predict(matrix, pred_contribs=True)
     bias = float(contribs[0, -1]) if contribs.shape[0] else 0.0
     out: list[list[Reason]] = []
     for row, contrib in zip(features, contribs, strict=True):

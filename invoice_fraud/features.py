@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from invoice_fraud.synthetic import APPROVAL_LIMITS, STANDARD_TAX_RATES
+from invoice_fraud.domain import APPROVAL_LIMITS, STANDARD_TAX_RATES
 
 #: Input columns the features are computed from (the weekday comes from the calendar).
 INPUT_COLUMNS: tuple[str, ...] = (

@@ -16,17 +16,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-#: Standard VAT/GST/sales-tax rates seen in practice, as fractions.
-STANDARD_TAX_RATES: tuple[float, ...] = (
-    0.0, 0.05, 0.07, 0.08, 0.10, 0.12, 0.13, 0.15, 0.18,
-    0.19, 0.20, 0.21, 0.22, 0.23, 0.24, 0.25, 0.27,
-)  # fmt: skip
+from invoice_fraud.domain import APPROVAL_LIMITS, STANDARD_TAX_RATES
+
 # How often each standard rate appears on legitimate invoices: the EU-style 19-25 % rates
 # dominate, a zero rate (exports, exempt services) is common.
 _TAX_RATE_WEIGHTS = np.array([8, 3, 3, 3, 5, 2, 2, 4, 4, 8, 14, 8, 6, 6, 5, 6, 3], dtype=float)
-
-#: Approval limits that "just below the limit" fraud aims under.
-APPROVAL_LIMITS: tuple[float, ...] = (1_000.0, 2_500.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0)
 
 # Legitimate round amounts: price-list items and retainers, mostly small.
 _LEGIT_ROUND_AMOUNTS = np.array(

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xgboost as xgb
+
+if TYPE_CHECKING:  # the service imports xgboost its own way (invoice_fraud/lean_xgboost.py)
+    import xgboost as xgb
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,28 @@ def test_service_refuses_a_model_with_other_features(service: Any, monkeypatch: 
     monkeypatch.setitem(real, "feature_names", ["amount", "tax"])
     with pytest.raises(RuntimeError, match="retrain"):
         InvoiceFraudService()
+
+
+def test_a_serving_process_loads_neither_scikit_learn_nor_pandas(
+    bentoml_home: Path, tmp_path: Path
+) -> None:
+    """About 100 MB of RSS and 2 s of start-up per worker (invoice_fraud/lean_xgboost.py)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import REPO
+
+    probe = (
+        "import sys, service\n"
+        "svc = service.InvoiceFraudService.inner()\n"
+        "svc.store.close()\n"
+        "assert svc.booster.num_boosted_rounds() > 0\n"
+        "print(sorted(m for m in ('sklearn', 'pandas', 'pyarrow') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "INVOICE_FRAUD_STORE_PATH": str(tmp_path / "p.sqlite3")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
