@@ -92,7 +92,8 @@ def main() -> None:
 
     print(f"\nBatch endpoint: {args.batch_size:,} invoices per request ({batch.body_mb:.1f} MB), "
           f"median of {batch.requests}: {batch.median_s * 1e3:.0f} ms "
-          f"= {batch.invoices_per_s:,.0f} invoices/s")  # fmt: skip
+          f"= {batch.invoices_per_s:,.0f} invoices/s; {batch.in_flight} in flight until the "
+          f"store has written them all: {batch.sustained_per_s:,.0f} invoices/s")  # fmt: skip
     print("  worker RSS after load: " + ", ".join(f"{p.rss_mb:.0f} MB" for p in workers))
     print("\nTargets (issue 2)")
     print(f"  p50 at concurrency 1 < {TARGET_P50_C1_MS:g} ms: {p50_c1:.2f} ms  "

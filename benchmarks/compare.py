@@ -167,7 +167,9 @@ def main() -> None:
         label = "project" if name == "project" else "bare-asgi (parse only, constant answer)"
         rate = _median([b.invoices_per_s for b in runs])
         seconds = _median([b.median_s for b in runs])
-        print(f"  {label:<40} {rate:>10,.0f} invoices/s ({seconds * 1e3:.0f} ms per request)")
+        sustained = _median([b.sustained_per_s for b in runs])
+        print(f"  {label:<40} {rate:>10,.0f} invoices/s ({seconds * 1e3:.0f} ms per request); "
+              f"{runs[0].in_flight} in flight, store drained: {sustained:,.0f}/s")  # fmt: skip
 
     print("\nWorker RSS after the load")
     for name, procs in rss.items():
