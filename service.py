@@ -261,6 +261,7 @@ class InvoiceFraudService:
             if settings.direct_scoring
             else {}
         )
+        self.backpressure_rows = settings.store_backpressure_rows
         self.store: PredictionStore | None = None
         if settings.store_enabled:
             if settings.database_url is None:
@@ -388,8 +389,12 @@ class InvoiceFraudService:
         )
 
     def _predict_batch(self, invoices: list[InvoiceItem]) -> bytes:
+        """Score a batch (in a worker thread, never on the event loop: it may wait)."""
         cols = InvoiceColumns.from_items(invoices)
         scored = self._score(cols, "predict_invoice_fraud_batch")
+        if self.store is not None:
+            # Backpressure: answer once the store is not too far behind (store.py).
+            self.store.wait_for_room(self.backpressure_rows)
         threshold, tag = self.threshold, self.model_tag
         predictions = [
             {

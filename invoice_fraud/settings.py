@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     store_flush_interval_seconds: float = Field(
         default=0.2, gt=0, le=60, description="Longest a scored invoice waits to be written."
     )
+    store_backpressure_rows: int = Field(
+        default=50_000,
+        ge=1_000,
+        description="A batch request waits to answer while more rows than this wait to be "
+        "written (and the database is taking them): sustained batch load goes at the store's "
+        "pace instead of dropping rows.",
+    )
     store_max_pending_rows: int = Field(
         default=500_000,
         ge=1_000,

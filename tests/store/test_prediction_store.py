@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,99 @@ def test_a_refused_row_never_blocks_the_others(postgres: PrivatePostgres) -> Non
     with store.engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
     store.engine.dispose()
+
+
+def test_postgres_copies_batches_and_falls_back_on_a_retried_one(
+    postgres: PrivatePostgres,
+) -> None:
+    copied: list[bool] = []
+
+    class Spy(PredictionStore):
+        def _copy_rows(self, cursor: Any, chunks: list[PendingRows]) -> bool:
+            copied.append(super()._copy_rows(cursor, chunks))
+            return copied[-1]
+
+    store = Spy(postgres.url, flush_interval=0.05)
+    store.start()
+    store.add(pending(["9" * 32, "a" * 31 + "9"]))
+    assert store.flush(10)
+    # A retried batch repeats an id: COPY is refused, the idempotent insert takes over.
+    store.add(pending(["9" * 32, "b" * 31 + "9"]))
+    assert store.flush(10)
+    assert copied == [True, False]
+    assert store.count() == 3
+    assert store.close()
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
+    store.engine.dispose()
+
+
+def test_store_writes_integer_invoice_ids_as_text(store_url: str) -> None:
+    store = PredictionStore(store_url, flush_interval=0.05)
+    store.start()
+    rows = pending(["c" * 31 + "1", "c" * 31 + "2"])
+    rows.columns["invoice_id"] = [12345, None]
+    store.add(rows)
+    assert store.flush(10)
+    assert (store.get("c" * 31 + "1") or {})["invoice_id"] == "12345"
+    assert (store.get("c" * 31 + "2") or {})["invoice_id"] is None
+    assert store.close()
+
+
+def test_store_opens_a_database_of_the_previous_schema(store_url: str) -> None:
+    import sqlalchemy as sa
+
+    from invoice_fraud.store import metadata
+
+    engine = sa.create_engine(store_url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:  # the previous schema also indexed prediction
+        conn.exec_driver_sql("CREATE INDEX ix_predictions_prediction ON predictions (prediction)")
+    store = PredictionStore(store_url, flush_interval=0.05)
+    store.start()
+    store.add(pending(["d" * 31 + "1"], flagged=[1]))
+    assert store.flush(10)
+    assert [r["prediction_id"] for r in store.recent(only_flagged=True)] == ["d" * 31 + "1"]
+    assert store.close()
+    names = {ix["name"] for ix in sa.inspect(engine).get_indexes("predictions")}
+    assert names == {"ix_predictions_scored_at"}
+    engine.dispose()
+
+
+def test_batch_load_waits_for_the_writer_instead_of_dropping_rows(store_url: str) -> None:
+    """Producers faster than the database are slowed to its pace; nothing is dropped."""
+    tally = Tally()
+    store = PredictionStore(
+        store_url, flush_interval=0.05, batch_rows=2_000, max_pending=20_000,
+        counters=tally.counters(),
+    )  # fmt: skip
+    store.start()
+    high_water = 6_000
+    for call in range(20):  # 60,000 rows: three times what the queue could ever hold
+        store.add(pending([f"{call:08x}{k:024x}" for k in range(3_000)]))
+        assert store.wait_for_room(high_water, timeout=30)
+        with store._cond:  # the queue never passes the mark by more than one call's rows
+            assert store._pending + store._in_flight <= high_water
+    assert store.flush(60)
+    assert tally.dropped == 0 and store.count() == 60_000 == tally.written
+    assert store.close()
+
+
+def test_nothing_waits_for_a_database_that_is_away(tmp_path: Path) -> None:
+    tally = Tally()
+    store = PredictionStore(
+        f"sqlite:///{tmp_path / 'never' / 'x.sqlite3'}",  # directory missing: writes fail
+        flush_interval=0.05,
+        counters=tally.counters(),
+    )
+    store.start()
+    store.add(pending([f"{k:032x}" for k in range(3_000)]))
+    deadline = time.monotonic() + 10
+    while tally.failed == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    assert store.wait_for_room(1_000, timeout=10)  # the outage is the queue's job
+    assert time.monotonic() - started < 1.0
+    assert not store.close(timeout=0.5)
