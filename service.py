@@ -71,6 +71,8 @@ _STORED_COLUMNS = [FEATURE_NAMES.index(name) for name in STORED_FEATURES]
 SMALL_BATCH = 48
 #: From this many invoices on, a call predicts with every core.
 BIG_BATCH = 1_000
+#: How often a batch waiting for the prediction store looks again.
+BACKPRESSURE_POLL_SECONDS = 0.01
 #: Reasons included on a single score when asked with explain=true.
 TOP_REASONS = 3
 
@@ -147,6 +149,8 @@ class Scored:
     flagged: list[int]
     weekdays: list[int]
     warnings: list[list[str]]
+    #: The prediction store's ticket for these rows (PredictionStore.has_room).
+    store_ticket: int = 0
 
 
 class SingleInvoiceBatcher:
@@ -262,6 +266,7 @@ class InvoiceFraudService:
             else {}
         )
         self.backpressure_rows = settings.store_backpressure_rows
+        self.backpressure_max_wait = settings.store_backpressure_max_wait_seconds
         self.store: PredictionStore | None = None
         if settings.store_enabled:
             if settings.database_url is None:
@@ -331,15 +336,15 @@ class InvoiceFraudService:
             warnings=warnings,
         )
         if self.store is not None:
-            self._keep(cols, scored)
+            scored.store_ticket = self._keep(cols, scored)
         return scored
 
-    def _keep(self, cols: InvoiceColumns, scored: Scored) -> None:
+    def _keep(self, cols: InvoiceColumns, scored: Scored) -> int:
         """Hand the scored invoices to the store's writer (never waits for the database)."""
         assert self.store is not None
         # float32 features carry noise digits (0.0309999995); six decimals are plenty.
         kept = scored.features[:, _STORED_COLUMNS].astype(np.float64).round(6).T.tolist()
-        self.store.add(
+        return self.store.add(
             PendingRows(
                 columns={
                     "prediction_id": scored.prediction_ids,
@@ -388,13 +393,10 @@ class InvoiceFraudService:
             reasons=reasons,
         )
 
-    def _predict_batch(self, invoices: list[InvoiceItem]) -> bytes:
-        """Score a batch (in a worker thread, never on the event loop: it may wait)."""
+    def _predict_batch(self, invoices: list[InvoiceItem]) -> tuple[bytes, int]:
+        """A batch's answer, and the store ticket of its rows (run in a worker thread)."""
         cols = InvoiceColumns.from_items(invoices)
         scored = self._score(cols, "predict_invoice_fraud_batch")
-        if self.store is not None:
-            # Backpressure: answer once the store is not too far behind (store.py).
-            self.store.wait_for_room(self.backpressure_rows)
         threshold, tag = self.threshold, self.model_tag
         predictions = [
             {
@@ -420,15 +422,38 @@ class InvoiceFraudService:
         ]
         # Serialised here, in one pass: building 10,000 response models would cost more
         # than scoring them. The shape is BatchPrediction's (the OpenAPI document says so).
-        return orjson.dumps(
-            {
-                "predictions": predictions,
-                "count": len(predictions),
-                "flagged": sum(scored.flagged),
-                "threshold": threshold,
-                "model_tag": tag,
-            }
-        )
+        body = {
+            "predictions": predictions,
+            "count": len(predictions),
+            "flagged": sum(scored.flagged),
+            "threshold": threshold,
+            "model_tag": tag,
+        }
+        return orjson.dumps(body), scored.store_ticket
+
+    async def _answer_batch(self, work: Callable[[], tuple[bytes, int]]) -> bytes:
+        """Run a batch's work off the event loop, then wait for the store's backpressure.
+
+        Validating and scoring 10,000 invoices takes tens of milliseconds: in a thread, so
+        /metrics and /readyz keep answering. The wait for the store holds no thread (a
+        poll on the event loop), so requests waiting never starve the ones behind them of
+        threads, and it is bounded well inside BentoML's 30 s request timeout: a database
+        that hangs slows batches down, it never turns them into 504s for scored rows.
+        """
+        body, ticket = await asyncio.to_thread(work)
+        store = self.store
+        if store is not None and not store.has_room(ticket, self.backpressure_rows):
+            deadline = time.monotonic() + self.backpressure_max_wait
+            while not store.has_room(ticket, self.backpressure_rows):
+                if time.monotonic() > deadline:
+                    logger.warning(
+                        "prediction store still behind after %.0f s; answering the batch "
+                        "with its rows queued",
+                        self.backpressure_max_wait,
+                    )
+                    break
+                await asyncio.sleep(BACKPRESSURE_POLL_SECONDS)
+        return body
 
     # The direct routes (invoice_fraud/serving.py) validate with the same input models
     # BentoML builds for these APIs, so both paths accept and refuse the same bodies.
@@ -440,11 +465,9 @@ class InvoiceFraudService:
         return prediction.model_dump_json().encode()
 
     async def _direct_batch(self, body: bytes) -> bytes:
-        # Validating and scoring 10,000 invoices takes tens of milliseconds: off the event
-        # loop, as BentoML runs a sync API, so /metrics and /readyz keep answering.
-        return await asyncio.to_thread(self._direct_batch_sync, body)
+        return await self._answer_batch(functools.partial(self._direct_batch_work, body))
 
-    def _direct_batch_sync(self, body: bytes) -> bytes:
+    def _direct_batch_work(self, body: bytes) -> tuple[bytes, int]:
         batch = self._batch_input.model_validate_json(body)
         return self._predict_batch(batch.invoices)  # type: ignore[attr-defined]
 
@@ -454,9 +477,9 @@ class InvoiceFraudService:
         return await self._predict_one(fields)
 
     @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
-    def predict_invoice_fraud_batch(self, invoices: list[InvoiceItem]) -> BatchPrediction:
+    async def predict_invoice_fraud_batch(self, invoices: list[InvoiceItem]) -> BatchPrediction:
         """Score up to 10,000 invoices sent as ``{"invoices": [...]}``, in order."""
-        body = self._predict_batch(invoices)
+        body = await self._answer_batch(functools.partial(self._predict_batch, invoices))
         return Response(body, media_type="application/json")  # type: ignore[return-value]
 
     # -- explanations -------------------------------------------------------------------

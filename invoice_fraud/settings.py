@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # BentoML's tag rules: lowercase letters, digits, "_", "." and "-".
@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         "written (and the database is taking them): sustained batch load goes at the store's "
         "pace instead of dropping rows.",
     )
+    store_backpressure_max_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=25,
+        description="Longest a batch waits for the store before answering anyway (its rows "
+        "stay queued); below BentoML's 30 s request timeout.",
+    )
     store_max_pending_rows: int = Field(
         default=500_000,
         ge=1_000,
@@ -87,6 +94,15 @@ class Settings(BaseSettings):
     sender_request_timeout_seconds: float = Field(
         default=10.0, gt=0, le=600, description="HTTP timeout of one request the sender makes."
     )
+
+    @model_validator(mode="after")
+    def _check_backpressure(self) -> Settings:
+        if self.store_backpressure_rows >= self.store_max_pending_rows:
+            raise ValueError(
+                "store_backpressure_rows must be below store_max_pending_rows, or batches "
+                "would see rows dropped before they are made to wait"
+            )
+        return self
 
     @field_validator("api_url")
     @classmethod

@@ -258,6 +258,10 @@ class PredictionStore:
         self._closing = False
         #: True from a failed write to the next successful one (the database is away).
         self._failing = False
+        #: Rows ever queued, and rows ever settled (written, or refused and dropped): a
+        #: caller's rows are settled once ``_settled`` reaches the ticket ``add`` gave it.
+        self._added = 0
+        self._settled = 0
         self._schema_ready = False
         self._thread: threading.Thread | None = None
         self._insert = _insert_sql(self.engine)
@@ -308,8 +312,11 @@ class PredictionStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def add(self, rows: PendingRows) -> None:
-        """Queue a scoring call's rows for writing; never blocks on the database."""
+    def add(self, rows: PendingRows) -> int:
+        """Queue a scoring call's rows for writing; never blocks on the database.
+
+        Returns the call's ticket for :meth:`has_room`.
+        """
         with self._cond:
             if self._pending + rows.size > self.max_pending:
                 # Memory is the last line of defence when the database stays away: keep
@@ -320,31 +327,27 @@ class PredictionStore:
                     self._pending,
                     rows.size,
                 )
-                return
+                return self._settled
             self._queue.append(rows)
             self._pending += rows.size
+            self._added += rows.size
             self.counters.pending(self._pending + self._in_flight)
             if self._pending >= self.batch_rows:
                 self._cond.notify()
+            return self._added
 
-    def wait_for_room(self, high_water: int, timeout: float = 60.0) -> bool:
-        """Block while more than ``high_water`` rows wait and the database is taking them.
+    def has_room(self, ticket: int, high_water: int) -> bool:
+        """Whether a caller holding ``ticket`` may answer now: backpressure for batches.
 
-        Backpressure for callers that can wait (the batch endpoint runs in a thread): under
-        sustained batch load scoring outruns the writer, and without it the queue would
-        grow until ``max_pending`` and drop rows from a database that works. While writes
-        fail, it returns at once: an outage is what the queue (and its limit) are for.
-        False when ``timeout`` passed with the queue still above ``high_water``.
+        Under sustained batch load scoring outruns the writer; without backpressure the
+        queue would grow until ``max_pending`` and drop rows from a database that works. A
+        caller waits (without holding a thread: the service polls this from the event loop)
+        until at most ``high_water`` rows queued up to and including its own are unwritten,
+        so batches are released in the order they came, each as soon as its turn allows.
+        While writes fail it never waits: an outage is what the queue and its limit are for.
         """
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending + self._in_flight > high_water and not self._failing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.notify()
-                self._cond.wait(min(remaining, 0.05))
-        return True
+            return self._failing or ticket - self._settled <= high_water
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every row queued so far is written (True) or ``timeout`` passes."""
@@ -407,6 +410,7 @@ class PredictionStore:
             self.counters.written(size - refused)
             with self._cond:
                 self._failing = False
+                self._settled += size
                 self._in_flight -= size
                 self.counters.pending(self._pending + self._in_flight)
                 self._cond.notify_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ def test_batch_scores_in_order_and_matches_single(service: Any) -> None:
     bodies = [make_invoice(invoice_id=f"i{k}", total=1180.0 + 40 * k) for k in range(12)]
     request = InvoiceBatch.model_validate_json(json.dumps({"invoices": bodies}))
     batch = BatchPrediction.model_validate_json(
-        service.predict_invoice_fraud_batch(request.invoices).body
+        asyncio.run(service.predict_invoice_fraud_batch(request.invoices)).body
     )
     assert [p.invoice_id for p in batch.predictions] == [f"i{k}" for k in range(12)]
     assert batch.count == 12
@@ -49,7 +50,7 @@ def test_batch_date_errors_name_index_and_field(service: Any) -> None:
     ]
     request = InvoiceBatch.model_validate_json(json.dumps({"invoices": bodies}))
     with pytest.raises(ValidationError) as info:
-        service.predict_invoice_fraud_batch(request.invoices)
+        asyncio.run(service.predict_invoice_fraud_batch(request.invoices))
     locs = {tuple(e["loc"]): e["msg"] for e in info.value.errors()}
     assert set(locs) == {
         ("invoices", 1, "invoice_day"),

@@ -289,7 +289,7 @@ def test_store_opens_a_database_of_the_previous_schema(store_url: str) -> None:
 
 
 def test_batch_load_waits_for_the_writer_instead_of_dropping_rows(store_url: str) -> None:
-    """Producers faster than the database are slowed to its pace; nothing is dropped."""
+    """Producers faster than the database go at its pace, in order; nothing is dropped."""
     tally = Tally()
     store = PredictionStore(
         store_url, flush_interval=0.05, batch_rows=2_000, max_pending=20_000,
@@ -297,13 +297,31 @@ def test_batch_load_waits_for_the_writer_instead_of_dropping_rows(store_url: str
     )  # fmt: skip
     store.start()
     high_water = 6_000
+    tickets = []
     for call in range(20):  # 60,000 rows: three times what the queue could ever hold
-        store.add(pending([f"{call:08x}{k:024x}" for k in range(3_000)]))
-        assert store.wait_for_room(high_water, timeout=30)
+        tickets.append(store.add(pending([f"{call:08x}{k:024x}" for k in range(3_000)])))
+        deadline = time.monotonic() + 30
+        while not store.has_room(tickets[-1], high_water):
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
         with store._cond:  # the queue never passes the mark by more than one call's rows
             assert store._pending + store._in_flight <= high_water
+    assert tickets == [3_000 * (k + 1) for k in range(20)]
     assert store.flush(60)
     assert tally.dropped == 0 and store.count() == 60_000 == tally.written
+    assert store.close()
+
+
+def test_backpressure_releases_callers_in_order(tmp_path: Path) -> None:
+    store = PredictionStore(f"sqlite:///{tmp_path / 'x.sqlite3'}", flush_interval=60)
+    first = store.add(pending([f"a{k:031x}" for k in range(3_000)]))
+    second = store.add(pending([f"b{k:031x}" for k in range(3_000)]))
+    # Nothing written yet (no writer running): the first caller is within 3,000 rows of
+    # the mark, the second, with the first's rows ahead of it, is not.
+    assert store.has_room(first, 3_000) and not store.has_room(second, 3_000)
+    store.start()
+    assert store.flush(30)
+    assert store.has_room(second, 0)
     assert store.close()
 
 
@@ -314,12 +332,11 @@ def test_nothing_waits_for_a_database_that_is_away(tmp_path: Path) -> None:
         flush_interval=0.05,
         counters=tally.counters(),
     )
+    ticket = store.add(pending([f"{k:032x}" for k in range(3_000)]))
+    assert not store.has_room(ticket, 1_000)
     store.start()
-    store.add(pending([f"{k:032x}" for k in range(3_000)]))
     deadline = time.monotonic() + 10
     while tally.failed == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    started = time.monotonic()
-    assert store.wait_for_room(1_000, timeout=10)  # the outage is the queue's job
-    assert time.monotonic() - started < 1.0
+    assert store.has_room(ticket, 1_000)  # the outage is the queue's job
     assert not store.close(timeout=0.5)
