@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from invoice_fraud.explain import explain
 from invoice_fraud.features import FEATURE_NAMES, build_features
 from invoice_fraud.lean_xgboost import import_xgboost
+from invoice_fraud.memory import release_free_memory
 from invoice_fraud.metrics import get_metrics
 from invoice_fraud.schema import (
     MAX_BODY_BYTES,
@@ -431,7 +432,7 @@ class InvoiceFraudService:
         }
         return orjson.dumps(body), scored.store_ticket
 
-    async def _answer_batch(self, work: Callable[[], tuple[bytes, int]]) -> bytes:
+    async def _answer_batch(self, work: Callable[[], tuple[bytes, int]], size: int) -> bytes:
         """Run a batch's work off the event loop, then wait for the store's backpressure.
 
         Validating and scoring 10,000 invoices takes tens of milliseconds: in a thread, so
@@ -439,8 +440,14 @@ class InvoiceFraudService:
         poll on the event loop), so requests waiting never starve the ones behind them of
         threads, and it is bounded well inside BentoML's 30 s request timeout: a database
         that hangs slows batches down, it never turns them into 504s for scored rows.
+        ``size`` (invoices, or body bytes / 100) says whether the batch is big enough to give
+        its freed memory back afterwards (invoice_fraud/memory.py), accepted or refused.
         """
-        body, ticket = await asyncio.to_thread(work)
+        try:
+            body, ticket = await asyncio.to_thread(work)
+        finally:
+            if size >= BIG_BATCH:
+                release_free_memory()
         store = self.store
         if store is not None and not store.has_room(ticket, self.backpressure_rows):
             deadline = time.monotonic() + self.backpressure_max_wait
@@ -465,7 +472,9 @@ class InvoiceFraudService:
         return prediction.model_dump_json().encode()
 
     async def _direct_batch(self, body: bytes) -> bytes:
-        return await self._answer_batch(functools.partial(self._direct_batch_work, body))
+        work = functools.partial(self._direct_batch_work, body)
+        # About 100 bytes of JSON per invoice.
+        return await self._answer_batch(work, len(body) // 100)
 
     def _direct_batch_work(self, body: bytes) -> tuple[bytes, int]:
         batch = self._batch_input.model_validate_json(body)
@@ -479,7 +488,8 @@ class InvoiceFraudService:
     @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
     async def predict_invoice_fraud_batch(self, invoices: list[InvoiceItem]) -> BatchPrediction:
         """Score up to 10,000 invoices sent as ``{"invoices": [...]}``, in order."""
-        body = await self._answer_batch(functools.partial(self._predict_batch, invoices))
+        work = functools.partial(self._predict_batch, invoices)
+        body = await self._answer_batch(work, len(invoices))
         return Response(body, media_type="application/json")  # type: ignore[return-value]
 
     # -- explanations -------------------------------------------------------------------

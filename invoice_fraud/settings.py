@@ -62,7 +62,9 @@ class Settings(BaseSettings):
         default=0.2, gt=0, le=60, description="Longest a scored invoice waits to be written."
     )
     store_backpressure_rows: int = Field(
-        default=50_000,
+        # Two 10,000-invoice batches: the writer never runs dry, and the rows waiting in a
+        # worker's memory (about 1 KB each as Python objects) stay around 20 MB.
+        default=20_000,
         ge=1_000,
         description="A batch request waits to answer while more rows than this wait to be "
         "written (and the database is taking them): sustained batch load goes at the store's "
@@ -76,7 +78,9 @@ class Settings(BaseSettings):
         "stay queued); below BentoML's 30 s request timeout.",
     )
     store_max_pending_rows: int = Field(
-        default=500_000,
+        # About 1 KB of worker memory per queued row: 200,000 rows is hours of ordinary
+        # traffic and about 200 MB, which a worker can hold without being killed.
+        default=200_000,
         ge=1_000,
         description="Rows kept in memory while the database is unreachable; beyond, counted "
         "as dropped.",
