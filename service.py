@@ -58,7 +58,7 @@ from invoice_fraud.schema import (
     check_batch_dates,
     weekday_warning,
 )
-from invoice_fraud.serving import JsonBodyMiddleware, quiet_client_errors
+from invoice_fraud.serving import DirectError, JsonBodyMiddleware, quiet_client_errors
 from invoice_fraud.settings import get_settings
 from invoice_fraud.store import STORED_FEATURES, PendingRows, PredictionStore, StoreCounters
 from invoice_fraud.trees import TreeEnsemble
@@ -72,8 +72,12 @@ _STORED_COLUMNS = [FEATURE_NAMES.index(name) for name in STORED_FEATURES]
 SMALL_BATCH = 48
 #: From this many invoices on, a call predicts with every core.
 BIG_BATCH = 1_000
-#: How often a batch waiting for the prediction store looks again.
-BACKPRESSURE_POLL_SECONDS = 0.01
+#: BentoML answers 504 to a request still running after this long (service config).
+REQUEST_TIMEOUT_SECONDS = 30
+#: A batch waiting for the store gives up this long after it arrived, leaving time to score.
+REQUEST_BUDGET_SECONDS = REQUEST_TIMEOUT_SECONDS - 5
+#: Added to each invoice's warnings when the store could not keep it.
+NOT_STORED = "not kept in the prediction store: its queue is full while the database is unreachable"
 #: Reasons included on a single score when asked with explain=true.
 TOP_REASONS = 3
 
@@ -150,8 +154,6 @@ class Scored:
     flagged: list[int]
     weekdays: list[int]
     warnings: list[list[str]]
-    #: The prediction store's ticket for these rows (PredictionStore.has_room).
-    store_ticket: int = 0
 
 
 class SingleInvoiceBatcher:
@@ -205,7 +207,7 @@ def _error(status: int, message: str) -> Any:
 @bentoml.service(
     name="invoice_fraud_service",
     workers=2,
-    traffic={"timeout": 30},
+    traffic={"timeout": REQUEST_TIMEOUT_SECONDS},
     http={"port": 3000},
     # The access log costs about a millisecond of CPU per request (benchmarks/README.md);
     # /metrics counts every request by endpoint and status instead. Turn it back on with
@@ -298,12 +300,15 @@ class InvoiceFraudService:
 
     # -- scoring ------------------------------------------------------------------------
 
-    def _score(self, cols: InvoiceColumns, endpoint: str, walk_trees: bool = False) -> Scored:
+    def _score(
+        self, cols: InvoiceColumns, endpoint: str, walk_trees: bool = False, reserved: int = 0
+    ) -> Scored:
         """Score validated invoices, record the metrics and hand them to the store.
 
         ``walk_trees`` forces the numpy tree walk whatever the number of invoices: single
         invoices always take it, so an invoice's score does not depend on how many others
         arrived with it (the two paths agree to about 4e-7, not to the last bit).
+        ``reserved`` is the store room a batch was admitted with (:meth:`_admit`).
         """
         started = time.perf_counter()
         features = build_features(cols.features_input())
@@ -336,11 +341,13 @@ class InvoiceFraudService:
             weekdays=weekdays,
             warnings=warnings,
         )
-        if self.store is not None:
-            scored.store_ticket = self._keep(cols, scored)
+        if self.store is not None and not self._keep(cols, scored, reserved):
+            # The database has been away so long that the queue is full: the scores stand,
+            # but the client must not believe they are kept.
+            scored.warnings = [[*w, NOT_STORED] for w in scored.warnings]
         return scored
 
-    def _keep(self, cols: InvoiceColumns, scored: Scored) -> int:
+    def _keep(self, cols: InvoiceColumns, scored: Scored, reserved: int = 0) -> bool:
         """Hand the scored invoices to the store's writer (never waits for the database)."""
         assert self.store is not None
         # float32 features carry noise digits (0.0309999995); six decimals are plenty.
@@ -369,7 +376,8 @@ class InvoiceFraudService:
                 scored_at=time.time(),
                 threshold=self.threshold,
                 model_tag=self.model_tag,
-            )
+            ),
+            reserved=reserved,
         )
 
     async def _predict_one(self, fields: dict[str, Any]) -> FraudPrediction:
@@ -394,10 +402,10 @@ class InvoiceFraudService:
             reasons=reasons,
         )
 
-    def _predict_batch(self, invoices: list[InvoiceItem]) -> tuple[bytes, int]:
-        """A batch's answer, and the store ticket of its rows (run in a worker thread)."""
+    def _predict_batch(self, invoices: list[InvoiceItem], reserved: int = 0) -> bytes:
+        """A batch's answer, as JSON (runs in a worker thread)."""
         cols = InvoiceColumns.from_items(invoices)
-        scored = self._score(cols, "predict_invoice_fraud_batch")
+        scored = self._score(cols, "predict_invoice_fraud_batch", reserved=reserved)
         threshold, tag = self.threshold, self.model_tag
         predictions = [
             {
@@ -430,55 +438,70 @@ class InvoiceFraudService:
             "threshold": threshold,
             "model_tag": tag,
         }
-        return orjson.dumps(body), scored.store_ticket
+        return orjson.dumps(body)
 
-    async def _answer_batch(self, work: Callable[[], tuple[bytes, int]], size: int) -> bytes:
-        """Run a batch's work off the event loop, then wait for the store's backpressure.
+    async def _answer_batch(self, invoices: list[InvoiceItem], arrived: float) -> bytes:
+        """Admit a validated batch past the store's backpressure, then score it.
 
-        Validating and scoring 10,000 invoices takes tens of milliseconds: in a thread, so
-        /metrics and /readyz keep answering. The wait for the store holds no thread (a
-        poll on the event loop), so requests waiting never starve the ones behind them of
-        threads, and it is bounded well inside BentoML's 30 s request timeout: a database
-        that hangs slows batches down, it never turns them into 504s for scored rows.
-        ``size`` (invoices, or body bytes / 100) says whether the batch is big enough to give
-        its freed memory back afterwards (invoice_fraud/memory.py), accepted or refused.
+        Scoring 10,000 invoices takes tens of milliseconds: in a thread, so /metrics and
+        /readyz keep answering.
         """
+        reserved = await self._admit(len(invoices), arrived)
         try:
-            body, ticket = await asyncio.to_thread(work)
-        finally:
-            if size >= BIG_BATCH:
-                release_free_memory()
+            return await asyncio.to_thread(self._predict_batch, invoices, reserved)
+        except BaseException:
+            if reserved and self.store is not None:
+                self.store.release(reserved)
+            raise
+
+    async def _admit(self, rows: int, arrived: float) -> int:
+        """Wait until the store has room for a batch of ``rows``; the room reserved.
+
+        Under sustained batch load scoring outruns the writer: a batch is scored only once
+        fewer than ``store_backpressure_rows`` rows wait (PredictionStore.reserve), so
+        clients go at the database's pace and the queue stays bounded however many batches
+        wait. The wait holds no thread (polls on the event loop, backing off to 100 ms) and
+        ends before BentoML's request timeout: past it the batch gets a 503, unscored and
+        unstored, so a retry duplicates nothing. ``arrived`` is when the request came in.
+        """
         store = self.store
-        if store is not None and not store.has_room(ticket, self.backpressure_rows):
-            deadline = time.monotonic() + self.backpressure_max_wait
-            while not store.has_room(ticket, self.backpressure_rows):
-                if time.monotonic() > deadline:
-                    logger.warning(
-                        "prediction store still behind after %.0f s; answering the batch "
-                        "with its rows queued",
-                        self.backpressure_max_wait,
-                    )
-                    break
-                await asyncio.sleep(BACKPRESSURE_POLL_SECONDS)
-        return body
+        if store is None or store.reserve(rows, self.backpressure_rows):
+            return rows if store is not None else 0
+        deadline = min(
+            time.monotonic() + self.backpressure_max_wait, arrived + REQUEST_BUDGET_SECONDS
+        )
+        pause = 0.005
+        while not store.reserve(rows, self.backpressure_rows):
+            if time.monotonic() + pause > deadline:
+                logger.warning("prediction store behind; batch of %d invoices refused", rows)
+                raise DirectError(
+                    503,
+                    "the prediction store is behind; retry this batch shortly (nothing of it "
+                    "was scored or stored)",
+                    retry_after=1,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        return rows
 
     # The direct routes (invoice_fraud/serving.py) validate with the same input models
     # BentoML builds for these APIs, so both paths accept and refuse the same bodies.
 
-    async def _direct_single(self, body: bytes) -> bytes:
+    async def _direct_single(self, body: bytes, arrived: float) -> bytes:
         request = self._single_input.model_validate_json(body)
         fields = {name: getattr(request, name) for name in type(request).model_fields}
         prediction = await self._predict_one(fields)
         return prediction.model_dump_json().encode()
 
-    async def _direct_batch(self, body: bytes) -> bytes:
-        work = functools.partial(self._direct_batch_work, body)
-        # About 100 bytes of JSON per invoice.
-        return await self._answer_batch(work, len(body) // 100)
-
-    def _direct_batch_work(self, body: bytes) -> tuple[bytes, int]:
-        batch = self._batch_input.model_validate_json(body)
-        return self._predict_batch(batch.invoices)  # type: ignore[attr-defined]
+    async def _direct_batch(self, body: bytes, arrived: float) -> bytes:
+        try:
+            batch = await asyncio.to_thread(self._batch_input.model_validate_json, body)
+            return await self._answer_batch(batch.invoices, arrived)  # type: ignore[attr-defined]
+        finally:
+            # Accepted or refused, a big body leaves freed memory behind (about 100 bytes
+            # of JSON per invoice).
+            if len(body) // 100 >= BIG_BATCH:
+                release_free_memory()
 
     @bentoml.api(route="/predict_invoice_fraud", input_spec=InvoiceRequest)
     async def predict_invoice_fraud(self, **fields: Any) -> FraudPrediction:
@@ -488,8 +511,14 @@ class InvoiceFraudService:
     @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
     async def predict_invoice_fraud_batch(self, invoices: list[InvoiceItem]) -> BatchPrediction:
         """Score up to 10,000 invoices sent as ``{"invoices": [...]}``, in order."""
-        work = functools.partial(self._predict_batch, invoices)
-        body = await self._answer_batch(work, len(invoices))
+        # BentoML's handler has read the body already: the request's age is unknown here.
+        try:
+            body = await self._answer_batch(invoices, time.monotonic())
+        except DirectError as exc:
+            return exc.response()  # type: ignore[return-value]
+        finally:
+            if len(invoices) >= BIG_BATCH:
+                release_free_memory()
         return Response(body, media_type="application/json")  # type: ignore[return-value]
 
     # -- explanations -------------------------------------------------------------------

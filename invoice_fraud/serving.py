@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -31,8 +32,37 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-#: Answers a route from its raw body: the JSON of a 200, or raises ValidationError (400).
-DirectHandler = Callable[[bytes], Awaitable[bytes]]
+#: Answers a route from its raw body and the request's arrival (``time.monotonic()``): the
+#: JSON of a 200, or raises ValidationError (400) or :class:`DirectError`.
+DirectHandler = Callable[[bytes, float], Awaitable[bytes]]
+
+
+class DirectError(Exception):
+    """A refusal with its own status (a 503 while the store is behind, ...)."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        if self.retry_after is None:
+            return ()
+        return ((b"retry-after", str(self.retry_after).encode()),)
+
+    def body(self) -> bytes:
+        return json.dumps({"error": self.message}).encode()
+
+    def response(self) -> Any:
+        """The same answer as a Starlette response, for BentoML's API handler."""
+        from starlette.responses import Response
+
+        headers = {k.decode(): v.decode() for k, v in self.headers()}
+        return Response(
+            self.body(), status_code=self.status, media_type="application/json", headers=headers
+        )
+
 
 logger = logging.getLogger(__name__)
 #: BentoML's request logger: its lines are shown by default, and rejected requests on the
@@ -111,6 +141,7 @@ class JsonBodyMiddleware:
         if limit is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        arrived = time.monotonic()
         max_bytes, hint = limit
         too_large = f"request body over {max_bytes:,} bytes{hint}"
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
@@ -141,7 +172,7 @@ class JsonBodyMiddleware:
 
         handler = self._direct_handler(scope["path"])
         if handler is not None:
-            await self._answer(handler, scope, chunks, send)
+            await self._answer(handler, scope, chunks, send, arrived)
             return
 
         async def replay() -> Message:
@@ -151,15 +182,23 @@ class JsonBodyMiddleware:
         await self.app({**scope, "headers": headers}, replay, _capped_errors(send))
 
     async def _answer(
-        self, handler: DirectHandler, scope: Scope, chunks: collections.deque[Message], send: Send
+        self,
+        handler: DirectHandler,
+        scope: Scope,
+        chunks: collections.deque[Message],
+        send: Send,
+        arrived: float,
     ) -> None:
         body = b"".join(m.get("body", b"") for m in chunks)
         try:
             # BentoML's JSON parsing reads an empty body as {}: so does this path.
-            answer = await handler(body or b"{}")
+            answer = await handler(body or b"{}", arrived)
         except ValidationError as exc:
             logger.info("rejected POST %s (%d validation errors)", scope["path"], exc.error_count())
             await _send_json(send, 400, validation_error_body(exc), self._server)
+            return
+        except DirectError as exc:
+            await _send_json(send, exc.status, exc.body(), (*self._server, *exc.headers()))
             return
         except Exception:
             request_logger.exception("POST %s failed", scope["path"])

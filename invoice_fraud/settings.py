@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from invoice_fraud.schema import MAX_BATCH
+
 # BentoML's tag rules: lowercase letters, digits, "_", "." and "-".
 _NAME = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
 
@@ -63,19 +65,19 @@ class Settings(BaseSettings):
     )
     store_backpressure_rows: int = Field(
         # Two 10,000-invoice batches: the writer never runs dry, and the rows waiting in a
-        # worker's memory (about 1 KB each as Python objects) stay around 20 MB.
+        # worker's memory (about 1 KB each as Python objects) stay around 30 MB.
         default=20_000,
         ge=1_000,
-        description="A batch request waits to answer while more rows than this wait to be "
-        "written (and the database is taking them): sustained batch load goes at the store's "
-        "pace instead of dropping rows.",
+        description="A batch is scored only while fewer rows than this wait to be written "
+        "(or the database is failing): sustained batch load goes at the store's pace instead "
+        "of dropping rows.",
     )
     store_backpressure_max_wait_seconds: float = Field(
         default=10.0,
         gt=0,
-        le=25,
-        description="Longest a batch waits for the store before answering anyway (its rows "
-        "stay queued); below BentoML's 30 s request timeout.",
+        le=20,
+        description="Longest a batch waits for room in the store; then it gets a 503, "
+        "unscored, to retry (and always before BentoML's 30 s request timeout).",
     )
     store_max_pending_rows: int = Field(
         # About 1 KB of worker memory per queued row: 200,000 rows is hours of ordinary
@@ -101,10 +103,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_backpressure(self) -> Settings:
-        if self.store_backpressure_rows >= self.store_max_pending_rows:
+        # Batches are admitted below the backpressure mark, so the queue of a database that
+        # works holds at most that plus one batch: the outage limit must leave room for it.
+        needed = self.store_backpressure_rows + MAX_BATCH
+        if self.store_max_pending_rows < needed:
             raise ValueError(
-                "store_backpressure_rows must be below store_max_pending_rows, or batches "
-                "would see rows dropped before they are made to wait"
+                f"INVOICE_FRAUD_STORE_MAX_PENDING_ROWS ({self.store_max_pending_rows}) must be "
+                f"at least INVOICE_FRAUD_STORE_BACKPRESSURE_ROWS "
+                f"({self.store_backpressure_rows}) + {MAX_BATCH} (one batch)"
             )
         return self
 

@@ -258,10 +258,8 @@ class PredictionStore:
         self._closing = False
         #: True from a failed write to the next successful one (the database is away).
         self._failing = False
-        #: Rows ever queued, and rows ever settled (written, or refused and dropped): a
-        #: caller's rows are settled once ``_settled`` reaches the ticket ``add`` gave it.
-        self._added = 0
-        self._settled = 0
+        #: Rows batches were admitted for (:meth:`reserve`) and have not queued yet.
+        self._reserved = 0
         self._schema_ready = False
         self._thread: threading.Thread | None = None
         self._insert = _insert_sql(self.engine)
@@ -312,12 +310,14 @@ class PredictionStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def add(self, rows: PendingRows) -> int:
+    def add(self, rows: PendingRows, reserved: int = 0) -> bool:
         """Queue a scoring call's rows for writing; never blocks on the database.
 
-        Returns the call's ticket for :meth:`has_room`.
+        ``reserved`` returns the room :meth:`reserve` set aside for these rows. False when
+        the rows could not be kept (the queue is full: the database has been away long).
         """
         with self._cond:
+            self._reserved -= reserved
             if self._pending + rows.size > self.max_pending:
                 # Memory is the last line of defence when the database stays away: keep
                 # the rows already queued and count the ones that cannot be kept.
@@ -327,27 +327,38 @@ class PredictionStore:
                     self._pending,
                     rows.size,
                 )
-                return self._settled
+                return False
             self._queue.append(rows)
             self._pending += rows.size
-            self._added += rows.size
             self.counters.pending(self._pending + self._in_flight)
             if self._pending >= self.batch_rows:
                 self._cond.notify()
-            return self._added
+            return True
 
-    def has_room(self, ticket: int, high_water: int) -> bool:
-        """Whether a caller holding ``ticket`` may answer now: backpressure for batches.
+    def reserve(self, rows: int, high_water: int) -> bool:
+        """Admit a batch of ``rows`` for scoring if the writer is keeping up (True).
 
-        Under sustained batch load scoring outruns the writer; without backpressure the
-        queue would grow until ``max_pending`` and drop rows from a database that works. A
-        caller waits (without holding a thread: the service polls this from the event loop)
-        until at most ``high_water`` rows queued up to and including its own are unwritten,
-        so batches are released in the order they came, each as soon as its turn allows.
-        While writes fail it never waits: an outage is what the queue and its limit are for.
+        Backpressure for batches: under sustained batch load scoring outruns the writer,
+        and without a bound the queue would grow until ``max_pending`` and drop rows from
+        a database that works. A batch is admitted while fewer than ``high_water`` rows are
+        queued or admitted, so the queue never holds more than ``high_water`` plus one
+        batch, however many batches wait; the caller then scores and calls :meth:`add` with
+        ``reserved=rows`` (or :meth:`release`). While writes fail, every batch is
+        admitted: an outage is what the queue (and its limit) are for.
         """
         with self._cond:
-            return self._failing or ticket - self._settled <= high_water
+            waiting = self._pending + self._in_flight + self._reserved
+            if self._failing or waiting < high_water:
+                self._reserved += rows
+                return True
+            # Someone waits: write now rather than at the next flush interval.
+            self._cond.notify()
+            return False
+
+    def release(self, rows: int) -> None:
+        """Give back room reserved for a batch that was not scored after all."""
+        with self._cond:
+            self._reserved -= rows
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every row queued so far is written (True) or ``timeout`` passes."""
@@ -410,7 +421,6 @@ class PredictionStore:
             self.counters.written(size - refused)
             with self._cond:
                 self._failing = False
-                self._settled += size
                 self._in_flight -= size
                 self.counters.pending(self._pending + self._in_flight)
                 self._cond.notify_all()

@@ -1,4 +1,8 @@
-"""Batches wait for a store that falls behind, boundedly, and never starve other requests."""
+"""Batches wait for a store that falls behind, boundedly, and never starve other requests.
+
+A batch is scored only while the store keeps up; one that cannot get in before its wait
+ends gets a 503 with nothing of it scored or stored, so a retry duplicates nothing.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ def test_batches_wait_for_a_stuck_store_boundedly_and_lose_nothing(
             with httpx.Client(base_url=url, timeout=60) as c:
                 r = c.post("/predict_invoice_fraud_batch", json=body)
             ids = [p["prediction_id"] for p in r.json()["predictions"]] if r.is_success else []
+            if r.status_code == 503:
+                assert "retry" in r.json()["error"] and r.headers["retry-after"] == "1"
             return r.status_code, time.monotonic() - started, ids
 
         try:
@@ -57,15 +63,22 @@ def test_batches_wait_for_a_stuck_store_boundedly_and_lose_nothing(
             locker.rollback()
             locker.close()
         statuses = [status for status, _, _ in results]
-        # Bounded: every batch is answered (3 s wait at most, plus scoring), never a 504.
-        assert statuses == [200] * BATCHES, results
-        assert max(seconds for _, seconds, _ in results) < 20
+        # The first batches got in before the lock bit; the rest were refused, boundedly
+        # (3 s of waiting, never BentoML's 504 at 30 s).
+        assert set(statuses) == {200, 503} and statuses.count(200) <= 2, results
+        assert max(seconds for _, seconds, _ in results) < 15
         # Waiting batches hold no thread: a bad batch is refused at once, others answer.
         assert empty.status_code == 400 and empty_s < 2.0, empty_s
         assert single.status_code == 200 and ready.status_code == 200
         ids = [i for _, _, batch_ids in results for i in batch_ids]
-    # Stopped with SIGTERM after the lock went away: every acknowledged row is stored.
+        with httpx.Client(base_url=url, timeout=30) as c:
+            # With the lock gone the store catches up and batches are admitted again.
+            again = c.post("/predict_invoice_fraud_batch", json=body)
+            assert again.status_code == 200
+            ids += [p["prediction_id"] for p in again.json()["predictions"]]
+    # Stopped with SIGTERM: every acknowledged row is stored, nothing refused was.
     with sqlite3.connect(db) as conn:
         stored = {r[0] for r in conn.execute("SELECT prediction_id FROM predictions")}
-    assert len(ids) == BATCH * BATCHES and set(ids) <= stored
-    assert "prediction store still behind" in log.read_text()
+    assert len(ids) == BATCH * (statuses.count(200) + 1) and set(ids) <= stored
+    assert len(stored) == len(ids) + 1  # and the single invoice
+    assert "prediction store behind; batch of 2000 invoices refused" in log.read_text()

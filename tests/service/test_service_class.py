@@ -111,3 +111,37 @@ def test_a_serving_process_loads_neither_scikit_learn_nor_pandas(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_invoices_the_store_cannot_keep_say_so(
+    bentoml_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long outage fills the queue: scores still come back, marked as not stored."""
+    import time
+
+    from service import NOT_STORED, InvoiceFraudService
+
+    missing = tmp_path / "no-such-dir" / "store.sqlite3"  # writes fail: the database is away
+    monkeypatch.setenv("INVOICE_FRAUD_DATABASE_URL", f"sqlite:///{missing}")
+    monkeypatch.setenv("INVOICE_FRAUD_STORE_BACKPRESSURE_ROWS", "1000")
+    monkeypatch.setenv("INVOICE_FRAUD_STORE_MAX_PENDING_ROWS", "11000")
+    service = InvoiceFraudService()
+    try:
+        body = json.dumps({"invoices": [make_invoice(invoice_id=k) for k in range(6_000)]})
+        items = InvoiceBatch.model_validate_json(body).invoices
+
+        def score() -> BatchPrediction:
+            answer = asyncio.run(service.predict_invoice_fraud_batch(items))
+            return BatchPrediction.model_validate_json(answer.body)
+
+        first = score()  # queued: the store keeps it for when the database is back
+        assert all(p.warnings == [] for p in first.predictions)
+        deadline = time.monotonic() + 10
+        while not service.store._failing:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        second = score()  # 12,000 rows would pass the 11,000-row limit
+        assert second.count == 6_000
+        assert all(p.warnings == [NOT_STORED] for p in second.predictions)
+    finally:
+        service.store.close(timeout=0.5)

@@ -289,54 +289,66 @@ def test_store_opens_a_database_of_the_previous_schema(store_url: str) -> None:
 
 
 def test_batch_load_waits_for_the_writer_instead_of_dropping_rows(store_url: str) -> None:
-    """Producers faster than the database go at its pace, in order; nothing is dropped."""
+    """Producers faster than the database go at its pace; the queue stays bounded."""
     tally = Tally()
     store = PredictionStore(
-        store_url, flush_interval=0.05, batch_rows=2_000, max_pending=20_000,
+        store_url, flush_interval=60, batch_rows=2_000, max_pending=20_000,
         counters=tally.counters(),
     )  # fmt: skip
     store.start()
-    high_water = 6_000
-    tickets = []
-    for call in range(20):  # 60,000 rows: three times what the queue could ever hold
-        tickets.append(store.add(pending([f"{call:08x}{k:024x}" for k in range(3_000)])))
-        deadline = time.monotonic() + 30
-        while not store.has_room(tickets[-1], high_water):
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        with store._cond:  # the queue never passes the mark by more than one call's rows
-            assert store._pending + store._in_flight <= high_water
-    assert tickets == [3_000 * (k + 1) for k in range(20)]
+    high_water, size = 6_000, 3_000
+    results: list[bool] = []
+
+    def producer(who: int) -> None:  # six batch clients at once, five batches each
+        for call in range(5):
+            deadline = time.monotonic() + 30
+            while not store.reserve(size, high_water):
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+            with store._cond:  # never more than the mark plus one batch, however many wait
+                assert store._pending + store._in_flight + store._reserved <= high_water + size
+            ids = [f"{who:04x}{call:04x}{k:024x}" for k in range(size)]
+            results.append(store.add(pending(ids), reserved=size))
+
+    threads = [threading.Thread(target=producer, args=(who,)) for who in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # 90,000 rows, four times the queue limit, went through a writer woken by the waiters
+    # (its flush interval is a minute): none dropped.
+    assert results == [True] * 30
     assert store.flush(60)
-    assert tally.dropped == 0 and store.count() == 60_000 == tally.written
+    assert tally.dropped == 0 and store.count() == 90_000 == tally.written
     assert store.close()
 
 
-def test_backpressure_releases_callers_in_order(tmp_path: Path) -> None:
+def test_released_room_admits_the_next_batch(tmp_path: Path) -> None:
     store = PredictionStore(f"sqlite:///{tmp_path / 'x.sqlite3'}", flush_interval=60)
-    first = store.add(pending([f"a{k:031x}" for k in range(3_000)]))
-    second = store.add(pending([f"b{k:031x}" for k in range(3_000)]))
-    # Nothing written yet (no writer running): the first caller is within 3,000 rows of
-    # the mark, the second, with the first's rows ahead of it, is not.
-    assert store.has_room(first, 3_000) and not store.has_room(second, 3_000)
-    store.start()
-    assert store.flush(30)
-    assert store.has_room(second, 0)
-    assert store.close()
+    assert store.reserve(3_000, 3_000)
+    assert not store.reserve(3_000, 3_000)  # the first batch's room is taken ...
+    store.release(3_000)  # ... until it gives it back (it was never scored)
+    assert store.reserve(3_000, 3_000)
+    store.close()
 
 
-def test_nothing_waits_for_a_database_that_is_away(tmp_path: Path) -> None:
+def test_every_batch_is_admitted_while_the_database_is_away(tmp_path: Path) -> None:
     tally = Tally()
     store = PredictionStore(
         f"sqlite:///{tmp_path / 'never' / 'x.sqlite3'}",  # directory missing: writes fail
         flush_interval=0.05,
+        max_pending=5_000,
         counters=tally.counters(),
     )
-    ticket = store.add(pending([f"{k:032x}" for k in range(3_000)]))
-    assert not store.has_room(ticket, 1_000)
+    assert store.reserve(3_000, 1_000)
+    assert store.add(pending([f"{k:032x}" for k in range(3_000)]), reserved=3_000)
+    assert not store.reserve(3_000, 1_000)
     store.start()
     deadline = time.monotonic() + 10
     while tally.failed == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert store.has_room(ticket, 1_000)  # the outage is the queue's job
+    assert store.reserve(3_000, 1_000)  # the outage is the queue's job ...
+    rows = pending([f"{k + 3_000:032x}" for k in range(3_000)])
+    assert not store.add(rows, reserved=3_000)  # ... up to its limit, then refused
+    assert tally.dropped == 3_000
     assert not store.close(timeout=0.5)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from invoice_fraud.serving import QuietClientErrors
+from invoice_fraud.serving import DirectError, QuietClientErrors
 
 
 class _Model(BaseModel):
@@ -47,9 +48,12 @@ class _Service:
     """Stands in for the service instance BentoML makes current (only ``direct_routes``)."""
 
     def __init__(self) -> None:
-        async def score(body: bytes) -> bytes:
+        async def score(body: bytes, arrived: float) -> bytes:
+            assert arrived <= time.monotonic()
             if body == b"boom":
                 raise RuntimeError("a bug")
+            if body == b"busy":
+                raise DirectError(503, "store behind", retry_after=1)
             return b'{"a":%d}' % _Model.model_validate_json(body).a
 
         self.direct_routes = {"/direct": score}
@@ -91,7 +95,7 @@ def test_direct_routes_are_answered_without_the_app() -> None:
     assert headers["content-length"] == "7"
 
 
-def test_direct_routes_answer_bentomls_400_and_500_bodies() -> None:
+def test_direct_routes_answer_bentomls_400_500_and_their_own_refusals() -> None:
     status, _, body, reached = _call("/direct", b'{"a": "x"}')
     assert status == 400 and reached == []
     error = json.loads(body)
@@ -99,6 +103,9 @@ def test_direct_routes_answer_bentomls_400_and_500_bodies() -> None:
     assert [e["loc"] for e in error["detail"]] == [["a"]] and "input" not in error["detail"][0]
     status, _, body, _ = _call("/direct", b"boom")
     assert status == 500 and b"a bug" not in body
+    status, headers, body, _ = _call("/direct", b"busy")
+    assert (status, headers["retry-after"]) == (503, "1")
+    assert json.loads(body) == {"error": "store behind"}
 
 
 def test_limits_apply_before_direct_routes_and_other_routes_reach_the_app() -> None:

@@ -17,7 +17,8 @@ def test_defaults_are_valid() -> None:
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"store_backpressure_rows": 600_000}, "store_backpressure_rows"),
+        ({"store_backpressure_rows": 600_000}, "INVOICE_FRAUD_STORE_BACKPRESSURE_ROWS"),
+        ({"store_max_pending_rows": 25_000}, "INVOICE_FRAUD_STORE_MAX_PENDING_ROWS"),
         ({"store_backpressure_max_wait_seconds": 45}, "store_backpressure_max_wait_seconds"),
         ({"api_url": "localhost:3000"}, "api_url"),
         ({"database_url": "postgresql+psycopg://u:CHANGE_ME@db/x"}, "database_url"),
