@@ -58,7 +58,12 @@ from invoice_fraud.schema import (
     check_batch_dates,
     weekday_warning,
 )
-from invoice_fraud.serving import DirectError, JsonBodyMiddleware, quiet_client_errors
+from invoice_fraud.serving import (
+    ARRIVED_SCOPE_KEY,
+    DirectError,
+    JsonBodyMiddleware,
+    quiet_client_errors,
+)
 from invoice_fraud.settings import get_settings
 from invoice_fraud.store import STORED_FEATURES, PendingRows, PredictionStore, StoreCounters
 from invoice_fraud.trees import TreeEnsemble
@@ -402,10 +407,18 @@ class InvoiceFraudService:
             reasons=reasons,
         )
 
-    def _predict_batch(self, invoices: list[InvoiceItem], reserved: int = 0) -> bytes:
-        """A batch's answer, as JSON (runs in a worker thread)."""
-        cols = InvoiceColumns.from_items(invoices)
-        scored = self._score(cols, "predict_invoice_fraud_batch", reserved=reserved)
+    def _predict_batch(self, cols: InvoiceColumns, reserved: int = 0) -> bytes:
+        """A batch's answer, as JSON (runs in a worker thread).
+
+        The store room ``reserved`` for it is handed to the store with the rows, or given
+        back here if scoring fails first: whatever happens to the request meanwhile.
+        """
+        try:
+            scored = self._score(cols, "predict_invoice_fraud_batch", reserved=reserved)
+        except BaseException:
+            if reserved and self.store is not None:
+                self.store.release(reserved)
+            raise
         threshold, tag = self.threshold, self.model_tag
         predictions = [
             {
@@ -440,19 +453,17 @@ class InvoiceFraudService:
         }
         return orjson.dumps(body)
 
-    async def _answer_batch(self, invoices: list[InvoiceItem], arrived: float) -> bytes:
+    async def _answer_batch(self, cols: InvoiceColumns, arrived: float) -> bytes:
         """Admit a validated batch past the store's backpressure, then score it.
 
         Scoring 10,000 invoices takes tens of milliseconds: in a thread, so /metrics and
-        /readyz keep answering.
+        /readyz keep answering. Shielded: once admitted, a batch is scored and its room
+        handed over even if the request is cancelled meanwhile (BentoML's timeout), so the
+        store's accounting of reserved room never drifts.
         """
-        reserved = await self._admit(len(invoices), arrived)
-        try:
-            return await asyncio.to_thread(self._predict_batch, invoices, reserved)
-        except BaseException:
-            if reserved and self.store is not None:
-                self.store.release(reserved)
-            raise
+        reserved = await self._admit(len(cols.amount), arrived)
+        work = asyncio.ensure_future(asyncio.to_thread(self._predict_batch, cols, reserved))
+        return await asyncio.shield(work)
 
     async def _admit(self, rows: int, arrived: float) -> int:
         """Wait until the store has room for a batch of ``rows``; the room reserved.
@@ -465,13 +476,15 @@ class InvoiceFraudService:
         unstored, so a retry duplicates nothing. ``arrived`` is when the request came in.
         """
         store = self.store
-        if store is None or store.reserve(rows, self.backpressure_rows):
-            return rows if store is not None else 0
+        if store is None:
+            return 0
         deadline = min(
             time.monotonic() + self.backpressure_max_wait, arrived + REQUEST_BUDGET_SECONDS
         )
         pause = 0.005
-        while not store.reserve(rows, self.backpressure_rows):
+        # A request that took most of BentoML's timeout to arrive (a slow upload) is not
+        # scored even when there is room: it could be cut off at 30 s with its rows stored.
+        while time.monotonic() > deadline or not store.reserve(rows, self.backpressure_rows):
             if time.monotonic() + pause > deadline:
                 logger.warning("prediction store behind; batch of %d invoices refused", rows)
                 raise DirectError(
@@ -495,13 +508,19 @@ class InvoiceFraudService:
 
     async def _direct_batch(self, body: bytes, arrived: float) -> bytes:
         try:
-            batch = await asyncio.to_thread(self._batch_input.model_validate_json, body)
-            return await self._answer_batch(batch.invoices, arrived)  # type: ignore[attr-defined]
+            cols = await asyncio.to_thread(self._batch_columns, body)
+            return await self._answer_batch(cols, arrived)
         finally:
             # Accepted or refused, a big body leaves freed memory behind (about 100 bytes
             # of JSON per invoice).
             if len(body) // 100 >= BIG_BATCH:
                 release_free_memory()
+
+    def _batch_columns(self, body: bytes) -> InvoiceColumns:
+        # Field and calendar checks both before the batch waits for the store: a bad batch
+        # gets its 400 at once.
+        batch = self._batch_input.model_validate_json(body)
+        return InvoiceColumns.from_items(batch.invoices)  # type: ignore[attr-defined]
 
     @bentoml.api(route="/predict_invoice_fraud", input_spec=InvoiceRequest)
     async def predict_invoice_fraud(self, **fields: Any) -> FraudPrediction:
@@ -509,11 +528,20 @@ class InvoiceFraudService:
         return await self._predict_one(fields)
 
     @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
-    async def predict_invoice_fraud_batch(self, invoices: list[InvoiceItem]) -> BatchPrediction:
+    async def predict_invoice_fraud_batch(
+        self,
+        invoices: list[InvoiceItem],
+        # BentoML recognises the context parameter by this exact annotation; in-process
+        # callers (tests) pass none.
+        ctx: bentoml.Context = None,  # type: ignore[assignment]
+    ) -> BatchPrediction:
         """Score up to 10,000 invoices sent as ``{"invoices": [...]}``, in order."""
-        # BentoML's handler has read the body already: the request's age is unknown here.
+        # When the request came in, before BentoML read its body (invoice_fraud/serving.py).
+        scope = ctx.request.scope if ctx is not None else {}
+        arrived = float(scope.get(ARRIVED_SCOPE_KEY, time.monotonic()))
         try:
-            body = await self._answer_batch(invoices, time.monotonic())
+            cols = await asyncio.to_thread(InvoiceColumns.from_items, invoices)
+            body = await self._answer_batch(cols, arrived)
         except DirectError as exc:
             return exc.response()  # type: ignore[return-value]
         finally:

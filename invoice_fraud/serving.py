@@ -37,6 +37,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DirectHandler = Callable[[bytes, float], Awaitable[bytes]]
 
 
+#: Where the middleware leaves, in the ASGI scope, when the request came in
+#: (``time.monotonic()``, before its body was read) for the app's own deadlines.
+ARRIVED_SCOPE_KEY = "invoice_fraud.arrived"
+
+
 class DirectError(Exception):
     """A refusal with its own status (a 503 while the store is behind, ...)."""
 
@@ -179,7 +184,8 @@ class JsonBodyMiddleware:
             return chunks.popleft() if chunks else await receive()
 
         headers.append((b"content-type", b"application/json"))
-        await self.app({**scope, "headers": headers}, replay, _capped_errors(send))
+        scope = {**scope, "headers": headers, ARRIVED_SCOPE_KEY: arrived}
+        await self.app(scope, replay, _capped_errors(send))
 
     async def _answer(
         self,

@@ -145,3 +145,34 @@ def test_invoices_the_store_cannot_keep_say_so(
         assert all(p.warnings == [NOT_STORED] for p in second.predictions)
     finally:
         service.store.close(timeout=0.5)
+
+
+def test_a_cancelled_batch_neither_leaks_nor_double_returns_its_store_room(
+    service: Any,
+) -> None:
+    """BentoML's timeout cancels a request: an admitted batch is still scored and kept."""
+    import time
+
+    from service import InvoiceColumns
+
+    body = json.dumps({"invoices": [make_invoice(invoice_id=f"x{k}") for k in range(5_000)]})
+    cols = InvoiceColumns.from_items(InvoiceBatch.model_validate_json(body).invoices)
+    before = service.store.count()
+
+    async def cancel_while_scoring() -> None:
+        task = asyncio.ensure_future(service._answer_batch(cols, time.monotonic()))
+        await asyncio.sleep(0)  # admitted, now waiting for its scoring thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The scoring goes on without the request and hands its room to the store.
+        deadline = time.monotonic() + 30
+        while service.store._reserved and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    for _ in range(3):
+        asyncio.run(cancel_while_scoring())
+    assert service.store.flush(30)
+    with service.store._cond:
+        assert service.store._reserved == 0
+    assert service.store.count() == before + 15_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,21 @@ def down_page(monkeypatch: pytest.MonkeyPatch) -> tuple[PageOpener, str]:
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("INVOICE_FRAUD_API_URL", url)
     return open_page, url
+
+
+def wait_until_stored(client: httpx.Client, invoice_id: str, timeout: float = 15.0) -> None:
+    """Wait until the store has written ``invoice_id``, as an analyst refreshing would.
+
+    The store writes behind the answer, one writer per worker: a page opened at once may
+    read from the other worker before this row is written.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = client.post("/recent_predictions", json={"limit": 200}).json()["predictions"]
+        if any(r["invoice_id"] == invoice_id for r in rows):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{invoice_id} not stored within {timeout} s")
 
 
 def unique_id(prefix: str) -> str:

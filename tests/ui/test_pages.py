@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.factories import make_invoice
-from tests.ui.conftest import PageOpener, forwarding, open_page, unique_id
+from tests.ui.conftest import PageOpener, forwarding, open_page, unique_id, wait_until_stored
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,7 @@ def test_live_page_shows_kpis_of_the_summary_and_the_scored_invoice(
     invoice_id = unique_id("ui-live")
     scored = client.post("/predict_invoice_fraud", json=make_invoice(invoice_id=invoice_id))
     assert scored.status_code == 200, scored.text
+    wait_until_stored(client, invoice_id)
 
     at = ui_page("live")
 
@@ -60,6 +61,7 @@ def test_live_table_marks_a_flagged_invoice_as_flagged(
         "/predict_invoice_fraud", json=make_invoice(invoice_id=invoice_id, **SUSPICIOUS)
     )
     assert answer.json()["prediction"] == 1
+    wait_until_stored(client, invoice_id)
 
     table = ui_page("live").dataframe[0].value
 
@@ -137,6 +139,7 @@ def test_review_records_a_verdict_that_the_service_returns(
     ).json()
     assert answer["prediction"] == 1
     prediction_id = answer["prediction_id"]
+    wait_until_stored(client, invoice_id)
 
     at = ui_page("review")
     at.selectbox(key="prediction_id").set_value(prediction_id).run()
