@@ -18,7 +18,6 @@ import gc
 import json
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +64,13 @@ from invoice_fraud.serving import (
     quiet_client_errors,
 )
 from invoice_fraud.settings import get_settings
-from invoice_fraud.store import STORED_FEATURES, PendingRows, PredictionStore, StoreCounters
+from invoice_fraud.store import (
+    STORED_FEATURES,
+    PendingRows,
+    PredictionStore,
+    StoreCounters,
+    new_prediction_ids,
+)
 from invoice_fraud.trees import TreeEnsemble
 
 logger = logging.getLogger("invoice_fraud.service")
@@ -196,12 +201,6 @@ class SingleInvoiceBatcher:
         for row, (_, future) in enumerate(queued):
             if not future.done():  # the client may have gone away meanwhile
                 future.set_result((scored, row))
-
-
-def _new_ids(n: int) -> list[str]:
-    """``n`` random 128-bit ids as 32 hex digits (one syscall, not ``n`` uuid4 calls)."""
-    raw = secrets.token_bytes(16 * n).hex()
-    return [raw[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def _error(status: int, message: str) -> Any:
@@ -340,7 +339,7 @@ class InvoiceFraudService:
             )
         scored = Scored(
             features=features,
-            prediction_ids=_new_ids(len(weekdays)),
+            prediction_ids=new_prediction_ids(len(weekdays)),
             proba=proba.tolist(),
             flagged=flagged.astype(np.int64).tolist(),
             weekdays=weekdays,

@@ -9,7 +9,11 @@ machine hurts them alike; the figure to read is CPU time of this process per row
 (``time.process_time``: the writer thread's work, whatever it waited for a core). For
 PostgreSQL the server's CPU (every process of the cluster, from ``/proc``) is shown beside.
 
-    .venv/bin/python -m benchmarks.bench_store [--rounds 3] [--postgres]
+    .venv/bin/python -m benchmarks.bench_store [--rounds 3] [--postgres] [--prefill N]
+
+``--prefill N`` writes N rows (untimed) before each timed run: what a store that has been
+running a while looks like. Random primary keys cost little in a small table and a lot
+once the index outgrows the page cache (``--prefill 1000000 --only ids``).
 """
 
 from __future__ import annotations
@@ -34,21 +38,44 @@ from invoice_fraud.store import (
     STORED_FEATURES,
     PendingRows,
     PredictionStore,
+    new_prediction_ids,
     predictions,
 )
+
+
+def random_ids(n: int) -> list[str]:
+    """Ids as the store had them before: 128 random bits, no order."""
+    raw = secrets.token_bytes(16 * n).hex()
+    return [raw[i : i + 32] for i in range(0, 32 * n, 32)]
+
+
+ID_MAKERS: dict[str, Callable[[int], list[str]]] = {
+    "ordered": new_prediction_ids,
+    "random": random_ids,
+}
+
+
+def with_ids(batch: PendingRows, ids: str) -> PendingRows:
+    """``batch`` with fresh prediction ids of the kind ``ids`` names."""
+    columns = {**batch.columns, "prediction_id": ID_MAKERS[ids](batch.size)}
+    return PendingRows(
+        columns=columns,
+        scored_at=batch.scored_at,
+        threshold=batch.threshold,
+        model_tag=batch.model_tag,
+    )
 
 
 def realistic_rows(n: int, seed: int) -> PendingRows:
     """One scoring call's rows, with the types and spread service.py ``_keep`` hands over."""
     rnd = random.Random(seed)
-    raw = secrets.token_bytes(16 * n).hex()
     amount = [round(rnd.uniform(10, 20_000), 2) for _ in range(n)]
     tax = [round(a * rnd.choice((0.0, 0.05, 0.1, 0.2)), 2) for a in amount]
     weekdays = [rnd.randrange(7) for _ in range(n)]
     proba = [rnd.random() ** 6 for _ in range(n)]
     return PendingRows(
         columns={
-            "prediction_id": [raw[i : i + 32] for i in range(0, 32 * n, 32)],
+            "prediction_id": new_prediction_ids(n),
             "invoice_id": [f"INV-{rnd.randrange(10**8):08d}" if k % 10 else None for k in range(n)],
             "amount": amount,
             "tax": tax,
@@ -171,6 +198,8 @@ class Variant:
     ddl_after: list[str] = field(default_factory=list)
     #: PRAGMAs (SQLite) run on every new connection.
     pragmas: list[str] = field(default_factory=list)
+    #: Which prediction ids the rows carry (a key of :data:`ID_MAKERS`).
+    ids: str = "ordered"
 
 
 HEAD_INDEX = "CREATE INDEX ix_predictions_prediction ON predictions (prediction)"
@@ -193,8 +222,15 @@ WITHOUT_ROWID_TABLE = _sqlite_table(lambda d: d + " WITHOUT ROWID")
 
 BEFORE = "before: SQLAlchemy exec_driver_sql of a list (HEAD)"
 SQLITE_VARIANTS = [
-    Variant(BEFORE, BeforeStore, ddl_after=[HEAD_INDEX], pragmas=["PRAGMA cache_size=-2000"]),
-    Variant("store as shipped (cache_size 16 MiB)"),
+    Variant(
+        BEFORE,
+        BeforeStore,
+        ddl_after=[HEAD_INDEX],
+        pragmas=["PRAGMA cache_size=-2000"],
+        ids="random",
+    ),
+    Variant("store as shipped (cache_size 16 MiB, time-ordered ids)"),
+    Variant("store as shipped but random ids", ids="random"),
     Variant("store, default 2 MiB page cache", pragmas=["PRAGMA cache_size=-2000"]),
     Variant("raw executemany, list of tuples", ListStore),
     Variant("+ index on prediction (HEAD schema)", ddl_after=[HEAD_INDEX]),
@@ -215,8 +251,9 @@ SQLITE_VARIANTS = [
 ]
 
 POSTGRES_VARIANTS = [
-    Variant(BEFORE, BeforeStore, ddl_after=[HEAD_INDEX]),
-    Variant("store as shipped (binary COPY)"),
+    Variant(BEFORE, BeforeStore, ddl_after=[HEAD_INDEX], ids="random"),
+    Variant("store as shipped (binary COPY, time-ordered ids)"),
+    Variant("store as shipped but random ids", ids="random"),
     Variant("raw executemany (pipelined INSERT)", NoCopyStore),
     Variant("text COPY", TextCopyStore),
     Variant("+ index on prediction (HEAD schema)", ddl_after=[HEAD_INDEX]),
@@ -257,10 +294,15 @@ def run_once(
     url: str,
     batches: list[PendingRows],
     server_cpu: Callable[[], float] | None,
+    prefill: int = 0,
 ) -> tuple[float, float, float]:
-    """CPU us/row, wall us/row and server CPU us/row of writing ``batches`` once."""
+    """CPU us/row, wall us/row and server CPU us/row of writing ``batches`` once.
+
+    ``prefill`` rows are written first, off the clock.
+    """
     rows = sum(b.size for b in batches)
-    store = variant.store(url, flush_interval=0.05, batch_rows=variant.batch_rows, max_pending=rows)
+    size = max(rows, prefill)
+    store = variant.store(url, flush_interval=0.05, batch_rows=variant.batch_rows, max_pending=size)
     if variant.pragmas:
 
         @sa.event.listens_for(store.engine, "connect")
@@ -276,6 +318,15 @@ def run_once(
         for statement in variant.ddl_after:
             conn.exec_driver_sql(statement)
     store.start()
+    written = 0
+    while written < prefill:
+        for batch in batches:
+            if written >= prefill:
+                break
+            store.add(with_ids(batch, variant.ids))
+            written += batch.size
+        assert store.flush(600), f"{variant.name}: prefill left unwritten"
+    batches = [with_ids(batch, variant.ids) for batch in batches]
     server0 = server_cpu() if server_cpu else 0.0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for batch in batches:
@@ -283,7 +334,8 @@ def run_once(
     assert store.flush(600), f"{variant.name}: rows left unwritten"
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     server = (server_cpu() - server0) if server_cpu else 0.0
-    assert store.count() == rows, f"{variant.name}: {store.count()} rows stored, not {rows}"
+    stored = store.count()
+    assert stored == rows + written, f"{variant.name}: {stored} rows stored, not {rows + written}"
     assert store.close()
     return cpu / rows * 1e6, wall / rows * 1e6, server / rows * 1e6
 
@@ -295,6 +347,7 @@ def measure(
     rounds: int,
     server_cpu: Callable[[], float] | None = None,
     reset: Callable[[str], None] | None = None,
+    prefill: int = 0,
 ) -> dict[str, Figures]:
     figures = {v.name: Figures() for v in variants}
     for r in range(rounds):
@@ -303,7 +356,7 @@ def measure(
             url = next(urls)
             if reset:
                 reset(url)
-            cpu, wall, server = run_once(variant, url, batches, server_cpu)
+            cpu, wall, server = run_once(variant, url, batches, server_cpu, prefill)
             f = figures[variant.name]
             f.cpu_us.append(cpu)
             f.wall_us.append(wall)
@@ -331,6 +384,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of every variant")
     parser.add_argument("--postgres", action="store_true", help="also a private PostgreSQL")
     parser.add_argument(
+        "--prefill", type=int, default=0, help="rows written, untimed, before each timed run"
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="only variants whose name contains one of these (comma-separated)",
@@ -341,7 +397,8 @@ def main() -> None:
     total = args.batch * args.batches
     print(
         f"{total:,} rows per variant ({args.batches} calls of {args.batch:,}), "
-        f"{args.rounds} rounds, medians; load average {os.getloadavg()[0]:.1f}"
+        f"{args.rounds} rounds, medians; {args.prefill:,} rows already in the table; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
     def pick(variants: list[Variant]) -> list[Variant]:
@@ -351,7 +408,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         urls = (f"sqlite:///{tmp}/store-{k}.sqlite3" for k in range(10**6))
-        sqlite = measure(pick(SQLITE_VARIANTS), urls, batches, args.rounds)
+        sqlite = measure(pick(SQLITE_VARIANTS), urls, batches, args.rounds, prefill=args.prefill)
     show("SQLite (fresh file per run, WAL, synchronous=NORMAL)", sqlite, server=False)
 
     if args.postgres:
@@ -376,6 +433,7 @@ def main() -> None:
                 args.rounds,
                 server_cpu=lambda: cluster_cpu_seconds(pg.datadir),
                 reset=reset,
+                prefill=args.prefill,
             )
         show("PostgreSQL (private cluster, fsync off)", postgres, server=True)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")

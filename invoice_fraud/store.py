@@ -3,7 +3,7 @@
 Scoring must not wait for the database, so requests only append rows to an in-memory queue
 and one writer thread per worker inserts them in batches. The queue is drained on graceful
 shutdown (:meth:`PredictionStore.close`), so nothing acknowledged is lost on SIGTERM. Inserts
-are idempotent (``ON CONFLICT DO NOTHING`` on the random prediction id), so a retried batch
+are idempotent (``ON CONFLICT DO NOTHING`` on the unique prediction id), so a retried batch
 never duplicates rows, and when the database is unreachable the writer keeps the rows,
 counts and logs the failure and retries with backoff: scoring keeps answering.
 
@@ -18,6 +18,7 @@ import collections
 import datetime as dt
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +45,23 @@ STORED_FEATURES: tuple[str, ...] = (
     "is_weekend",
 )
 _FEATURE_COLUMNS = tuple(f"feature_{name}" for name in STORED_FEATURES)
+
+
+def new_prediction_ids(n: int) -> list[str]:
+    """``n`` unique prediction ids: 32 hex digits, the time in milliseconds first.
+
+    48 bits of time then 80 random bits (the layout of UUIDv7). Time first, because the id
+    is the primary key: random keys land all over the index, and once it outgrows the page
+    cache every insert reads and dirties a page of its own; ordered keys append. Into a
+    table of 1 million rows SQLite inserted at 14 us CPU per row with random ids and 5 us
+    with these (``python -m benchmarks.bench_store --prefill 1000000 --only ids``). 80
+    random bits keep ids from colliding across workers and restarts. One syscall for all
+    ``n``, not ``n`` uuid calls.
+    """
+    prefix = f"{time.time_ns() // 1_000_000:012x}"
+    raw = secrets.token_bytes(10 * n).hex()
+    return [prefix + raw[i : i + 20] for i in range(0, 20 * n, 20)]
+
 
 metadata = sa.MetaData()
 
@@ -464,9 +482,9 @@ class PredictionStore:
         Binary COPY, because it is far cheaper on both sides (bench_store, 200k rows, CPU
         us per row, ours + the server's): executemany 27.4 + 42.3, text COPY 13.2 + 12.6
         (every float formatted as text), binary COPY 2.1 + 9.3. COPY has no ON CONFLICT:
-        the ids are random 128-bit values, so a conflict only comes from a batch retried
-        after an ambiguous commit; that, or a row PostgreSQL refuses, ends the COPY and the
-        caller falls back to the idempotent, row-refusing ``executemany`` path.
+        the ids are unique (:func:`new_prediction_ids`), so a conflict only comes from a
+        batch retried after an ambiguous commit; that, or a row PostgreSQL refuses, ends the
+        COPY and the caller falls back to the idempotent, row-refusing ``executemany`` path.
         """
         try:
             with cursor.copy(self._copy) as copy:
