@@ -30,6 +30,8 @@ import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse, Response
 
+from invoice_fraud.batch_decode import decode_batch
+from invoice_fraud.columns import InvoiceColumns
 from invoice_fraud.explain import explain
 from invoice_fraud.features import FEATURE_NAMES, build_features
 from invoice_fraud.lean_xgboost import import_xgboost
@@ -54,7 +56,6 @@ from invoice_fraud.schema import (
     SummaryQuery,
     VerdictCounts,
     VerdictRequest,
-    check_batch_dates,
     weekday_warning,
 )
 from invoice_fraud.serving import (
@@ -90,68 +91,6 @@ REQUEST_BUDGET_SECONDS = REQUEST_TIMEOUT_SECONDS - 5
 NOT_STORED = "not kept in the prediction store: its queue is full while the database is unreachable"
 #: Reasons included on a single score when asked with explain=true.
 TOP_REASONS = 3
-
-
-@dataclass
-class InvoiceColumns:
-    """Validated invoices as columns: what the features, the response and the store read."""
-
-    amount: np.ndarray
-    tax: np.ndarray
-    total: np.ndarray
-    year: np.ndarray
-    month: np.ndarray
-    day: np.ndarray
-    invoice_ids: list[str | int | None]
-    client_weekdays: list[int | None]
-
-    @classmethod
-    def from_invoices(cls, invoices: list[Invoice]) -> InvoiceColumns:
-        # The validator has filled year/month/day (from invoice_date when that was sent).
-        return cls(
-            amount=np.array([i.amount for i in invoices], dtype=np.float64),
-            tax=np.array([i.tax for i in invoices], dtype=np.float64),
-            total=np.array([i.total for i in invoices], dtype=np.float64),
-            year=np.array([i.invoice_year for i in invoices], dtype=np.int64),
-            month=np.array([i.invoice_month for i in invoices], dtype=np.int64),
-            day=np.array([i.invoice_day for i in invoices], dtype=np.int64),
-            invoice_ids=[i.invoice_id for i in invoices],
-            client_weekdays=[i.invoice_weekday for i in invoices],
-        )
-
-    @classmethod
-    def from_invoice(cls, invoice: Invoice) -> InvoiceColumns:
-        return cls.from_invoices([invoice])
-
-    @classmethod
-    def from_items(cls, items: list[InvoiceItem]) -> InvoiceColumns:
-        # A generator per column into np.fromiter beats building one table of tuples.
-        n = len(items)
-        year = np.fromiter((it.get("invoice_year") or 0 for it in items), np.int64, n)
-        month = np.fromiter((it.get("invoice_month") or 0 for it in items), np.int64, n)
-        day = np.fromiter((it.get("invoice_day") or 0 for it in items), np.int64, n)
-        dated = np.fromiter((it.get("invoice_date") is not None for it in items), bool, n)
-        check_batch_dates(items, year, month, day, dated)
-        return cls(
-            amount=np.fromiter((it["amount"] for it in items), np.float64, n),
-            tax=np.fromiter((it["tax"] for it in items), np.float64, n),
-            total=np.fromiter((it["total"] for it in items), np.float64, n),
-            year=year,
-            month=month,
-            day=day,
-            invoice_ids=[it.get("invoice_id") for it in items],
-            client_weekdays=[it.get("invoice_weekday") for it in items],
-        )
-
-    def features_input(self) -> dict[str, np.ndarray]:
-        return {
-            "amount": self.amount,
-            "tax": self.tax,
-            "total": self.total,
-            "invoice_year": self.year,
-            "invoice_month": self.month,
-            "invoice_day": self.day,
-        }
 
 
 @dataclass
@@ -516,6 +455,11 @@ class InvoiceFraudService:
                 release_free_memory()
 
     def _batch_columns(self, body: bytes) -> InvoiceColumns:
+        # The plain case decoded fast; anything else (errors included) validated by the
+        # contract's own model, so both accept and refuse alike (invoice_fraud/batch_decode.py).
+        fields = decode_batch(body)
+        if fields is not None:
+            return fields
         # Field and calendar checks both before the batch waits for the store: a bad batch
         # gets its 400 at once.
         batch = self._batch_input.model_validate_json(body)

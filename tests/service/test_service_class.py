@@ -31,7 +31,7 @@ def test_batch_scores_in_order_and_matches_single(service: Any) -> None:
     assert batch.flagged == sum(p.prediction for p in batch.predictions)
     probs = [p.fraud_probability for p in batch.predictions]
     assert probs[0] < 0.1 and probs[-1] > 0.5
-    from service import InvoiceColumns
+    from invoice_fraud.columns import InvoiceColumns
 
     for body, p in zip(bodies, batch.predictions, strict=True):
         single = service._score(InvoiceColumns.from_invoice(validated(body)), "test")
@@ -153,7 +153,7 @@ def test_a_cancelled_batch_neither_leaks_nor_double_returns_its_store_room(
     """BentoML's timeout cancels a request: an admitted batch is still scored and kept."""
     import time
 
-    from service import InvoiceColumns
+    from invoice_fraud.columns import InvoiceColumns
 
     body = json.dumps({"invoices": [make_invoice(invoice_id=f"x{k}") for k in range(5_000)]})
     cols = InvoiceColumns.from_items(InvoiceBatch.model_validate_json(body).invoices)
