@@ -71,6 +71,7 @@ from invoice_fraud.store import (
     PredictionStore,
     StoreCounters,
     new_prediction_ids,
+    prediction_id_time,
 )
 from invoice_fraud.trees import TreeEnsemble
 
@@ -89,6 +90,9 @@ REQUEST_TIMEOUT_SECONDS = 30
 REQUEST_BUDGET_SECONDS = REQUEST_TIMEOUT_SECONDS - 5
 #: Added to each invoice's warnings when the store could not keep it.
 NOT_STORED = "not kept in the prediction store: its queue is full while the database is unreachable"
+#: How long a verdict on a just-scored prediction waits for the store to write it; with
+#: the store's 5 s lock wait per try, it still answers well inside the request timeout.
+VERDICT_WAIT_SECONDS = 10.0
 #: Reasons included on a single score when asked with explain=true.
 TOP_REASONS = 3
 
@@ -216,7 +220,12 @@ class InvoiceFraudService:
         self.store: PredictionStore | None = None
         if settings.store_enabled:
             if settings.database_url is None:
-                Path(settings.store_path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(settings.store_path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    # As with a database that is away: score anyway, keep the rows queued,
+                    # count the failed writes. Refusing to start would crash-loop the worker.
+                    logger.error("cannot create the prediction store's directory: %s", exc)
             m = self.metrics
             self.store = PredictionStore(
                 settings.store_url(),
@@ -548,8 +557,12 @@ class InvoiceFraudService:
         if store is None:
             return _error(503, "the prediction store is disabled (INVOICE_FRAUD_STORE_ENABLED)")
         # A prediction scored a moment ago may still be in a writer's queue (this worker's
-        # or the other's): give the writers a few flush intervals before saying 404.
-        deadline = time.monotonic() + 3 * store.flush_interval
+        # or the other's; under batch load up to the backpressure mark, seconds of writing):
+        # an id made in the last VERDICT_WAIT_SECONDS (its first digits are its time) is
+        # waited for that long; any other unknown id is a 404 at once.
+        made = prediction_id_time(prediction_id)
+        recent = made is not None and -1 < time.time() - made < VERDICT_WAIT_SECONDS
+        deadline = time.monotonic() + (VERDICT_WAIT_SECONDS if recent else 0.0)
         while True:
             try:
                 result = await asyncio.to_thread(store.set_verdict, prediction_id, verdict, comment)

@@ -15,7 +15,7 @@ two paths against each other on generated bodies.
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 import numpy as np
@@ -37,7 +37,11 @@ _Weekday = Annotated[int, msgspec.Meta(ge=0, le=6)] | None
 
 
 class _Item(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """The fields of ``InvoiceItem``; a date string only marks the item for pydantic."""
+    """The fields of ``InvoiceItem``; a date string only marks the item for pydantic.
+
+    ``invoice_date`` is a string or null here, never ``Any``: msgspec would otherwise walk
+    any value sent there, and a few thousand nested brackets exhaust Python's recursion.
+    """
 
     amount: _Amount
     tax: _Money
@@ -47,7 +51,7 @@ class _Item(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     invoice_month: _Month = None
     invoice_day: _Day = None
     invoice_weekday: _Weekday = None
-    invoice_date: Any = None
+    invoice_date: str | None = None
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -67,7 +71,8 @@ def decode_batch(body: bytes) -> InvoiceColumns | None:
     """
     try:
         items = _DECODER.decode(body).invoices
-    except (msgspec.DecodeError, ValueError, TypeError):
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
+        # Whatever went wrong, pydantic says what (and a RecursionError must not be a 500).
         return None
     n = len(items)
     if list(map(attrgetter("invoice_date"), items)).count(None) != n:

@@ -54,9 +54,9 @@ def openapi_nullable(schema: dict[str, Any]) -> None:
 # Field types, shared by the single-invoice model and the batch item (one definition).
 #: Largest integer invoice id: exact in every JSON client (JavaScript numbers included).
 MAX_INT_ID = 2**53 - 1
-# Printable text with at least one non-space: control characters (NUL above all) break
-# logs, CSV exports and PostgreSQL text columns.
-_ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# Printable text with at least one non-space: control characters (NUL above all; C1 ones
+# such as U+009B, a terminal's escape, too) break logs, CSV exports and PostgreSQL text.
+_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 InvoiceId = Annotated[
     Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
     | Annotated[int, Field(ge=0, le=MAX_INT_ID)]

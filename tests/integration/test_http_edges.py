@@ -60,7 +60,8 @@ def test_oversized_streamed_body_is_refused(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "invoice_id", ["a\u0000b", "   ", "tab\there", "x" * 129, 2**53, -1, 1.5, True]
+    "invoice_id",
+    ["a\u0000b", "   ", "tab\there", "\u009b31m", "x" * 129, 2**53, -1, 1.5, True],
 )
 def test_bad_invoice_ids_are_rejected(client: httpx.Client, invoice_id: object) -> None:
     response = client.post("/predict_invoice_fraud", json=make_invoice(invoice_id=invoice_id))
@@ -135,3 +136,15 @@ def test_client_hanging_up_mid_body_is_not_a_server_error(client: httpx.Client) 
     time.sleep(1.0)
     assert server_errors(client) == before
     assert client.post("/predict_invoice_fraud", json=ORDINARY).status_code == 200
+
+
+@pytest.mark.parametrize("route", ["/predict_invoice_fraud", "/predict_invoice_fraud_batch"])
+def test_deeply_nested_values_get_a_400_not_a_500(client: httpx.Client, route: str) -> None:
+    # 2 KB of brackets where a date goes once exhausted Python's recursion in the batch
+    # decoder: a 500 and a traceback per request.
+    deep = "[" * 3000 + "]" * 3000
+    invoice = json.dumps(make_invoice())[:-1] + f', "invoice_date": {deep}}}'
+    body = invoice if route == "/predict_invoice_fraud" else f'{{"invoices": [{invoice}]}}'
+    response = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]

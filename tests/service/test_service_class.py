@@ -176,3 +176,22 @@ def test_a_cancelled_batch_neither_leaks_nor_double_returns_its_store_room(
     with service.store._cond:
         assert service.store._reserved == 0
     assert service.store.count() == before + 15_000
+
+
+def test_service_starts_when_the_store_directory_cannot_be_made(
+    bentoml_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unusable store path is an outage to ride out, not a crash loop at start-up."""
+    from service import InvoiceFraudService
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("INVOICE_FRAUD_STORE_PATH", str(blocker / "sub" / "store.sqlite3"))
+    service = InvoiceFraudService()
+    try:
+        body = json.dumps({"invoices": [make_invoice(invoice_id=k) for k in range(3)]})
+        items = InvoiceBatch.model_validate_json(body).invoices
+        answer = asyncio.run(service.predict_invoice_fraud_batch(items))
+        assert BatchPrediction.model_validate_json(answer.body).count == 3
+    finally:
+        service.store.close(timeout=0.5)

@@ -102,6 +102,16 @@ def test_anything_but_the_plain_case_falls_back(item: dict[str, Any], why: str) 
         encode([make_invoice()] * (MAX_BATCH + 1)),
         b'{"invoices": [{"amount": 1, "tax": 0, "total": 1, "invoice_year": 2024,',
         b"\xff\xfe",
+        # Deep nesting where a date goes, or anywhere: never a RecursionError (was a 500).
+        b'{"invoices": [{"amount": 1, "tax": 0, "total": 1, "invoice_date": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}]}",
+        b'{"invoices": [{"amount": 1, "tax": 0, "total": 1, "x": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}]}",
+        b'{"invoices": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     ],
 )
 def test_malformed_bodies_fall_back(body: bytes) -> None:
