@@ -37,6 +37,7 @@ from invoice_fraud.features import FEATURE_NAMES, build_features
 from invoice_fraud.lean_xgboost import import_xgboost
 from invoice_fraud.memory import release_free_memory
 from invoice_fraud.metrics import get_metrics
+from invoice_fraud.request_timeout import cancel_finished_request_timers
 from invoice_fraud.schema import (
     MAX_BODY_BYTES,
     MAX_SMALL_BODY_BYTES,
@@ -175,6 +176,7 @@ class InvoiceFraudService:
     def __init__(self) -> None:
         settings = get_settings()
         quiet_client_errors()
+        cancel_finished_request_timers()
         stored = self.model
         metadata = stored.info.metadata
         saved_features = tuple(metadata.get("feature_names", ()))

@@ -210,7 +210,7 @@ SQLITE_VARIANTS = [
     ),
     Variant("store as shipped (1,000 rows/statement, time-ordered ids)"),
     Variant("store as shipped but random ids", ids="random"),
-    Variant("store, default 2 MiB page cache", pragmas=["PRAGMA cache_size=-2000"]),
+    Variant("store, 16 MiB page cache (before)", pragmas=["PRAGMA cache_size=-16384"]),
     Variant("raw executemany, list of tuples", ListStore),
     Variant("+ index on prediction (HEAD schema)", ddl_after=[HEAD_INDEX]),
     Variant("INTEGER rowid PK + UNIQUE prediction_id", ddl=[ROWID_TABLE, SCORED_AT_INDEX]),

@@ -201,11 +201,11 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-            # Chosen when prediction ids were random and every insert landed at a random
-            # place in the primary-key index (bench_store, 200k rows: 17.2 -> 13.6 us CPU
-            # per row against the default 2 MiB). Time-ordered ids append, and the two
-            # caches now measure alike; 16 MiB (filled only as pages are touched) stays.
-            cursor.execute("PRAGMA cache_size=-16384")
+            # SQLite's default 2 MiB page cache. 16 MiB paid while prediction ids were
+            # random and every insert landed at a random place in the primary-key index;
+            # time-ordered ids append, 2 MiB writes as fast (bench_store, 200k rows: 4.8
+            # against 5.3 us CPU per row) and a worker's two connections hold about 25 MB
+            # less after batch load (benchmarks/README.md).
             cursor.close()
 
         return engine
@@ -235,6 +235,11 @@ QUERY_BUSY_TIMEOUT_SECONDS = 5.0
 #: Rows per SQLite INSERT statement on the write path (see PredictionStore._insert_rows);
 #: 1,000 rows of 30 columns stay under SQLite's default limit of 32,766 parameters.
 SQLITE_ROWS_PER_INSERT = 1_000
+
+
+def _powers_of_two_below(limit: int) -> list[int]:
+    """1, 2, 4, ... below ``limit``, largest first: any shorter block is a sum of them."""
+    return [1 << bit for bit in reversed(range(max(limit - 1, 0).bit_length()))]
 
 
 def _writer_lock_path(engine: Engine) -> str | None:
@@ -321,7 +326,14 @@ class PredictionStore:
         self._rows_per_insert = (
             SQLITE_ROWS_PER_INSERT if self.engine.dialect.name == "sqlite" else 1
         )
-        self._insert_block = _insert_sql(self.engine, self._rows_per_insert)
+        #: The multi-row INSERT of each block size :meth:`_insert_rows` uses: the full block
+        #: and the powers of two below it. sqlite3 keeps every statement it prepares (128 a
+        #: connection), and one of 1,000 rows holds a few MB; a statement per remainder
+        #: size would fill a worker's memory with hundreds of them (+60 MB RSS measured).
+        self._insert_blocks = {
+            size: _insert_sql(self.engine, size)
+            for size in {self._rows_per_insert, *_powers_of_two_below(self._rows_per_insert)}
+        }
         dbapi = self.engine.dialect.loaded_dbapi
         #: What the database raises for a row it refuses (sqlite3 and psycopg alike).
         self._refusals: tuple[type[Exception], ...] = (dbapi.DataError, dbapi.IntegrityError)
@@ -640,9 +652,16 @@ class PredictionStore:
         width = len(_INSERT_COLUMNS)
         while block := tuple(chain.from_iterable(islice(rows, k))):
             count = len(block) // width
-            cursor.execute(
-                self._insert_block if count == k else _insert_sql(self.engine, count), block
-            )
+            if count == k:
+                cursor.execute(self._insert_blocks[k], block)
+                continue
+            # The last, shorter block as blocks of 512, 256, ... rows (its binary digits).
+            start = 0
+            for size in _powers_of_two_below(k):
+                if count & size:
+                    end = start + size * width
+                    cursor.execute(self._insert_blocks[size], block[start:end])
+                    start = end
 
     def _insert_one_by_one(self, raw: Any, cursor: Any, chunks: list[PendingRows]) -> int:
         """Insert rows singly; drop (count, log) the ones the database refuses."""

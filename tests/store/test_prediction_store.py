@@ -149,6 +149,38 @@ def test_store_many_threads_lose_and_duplicate_nothing(store_url: str) -> None:
     check.engine.dispose()
 
 
+def test_sqlite_writes_any_number_of_rows_with_a_few_statement_shapes(tmp_path: Path) -> None:
+    """Every row of flushes of every awkward size is written once, in a bounded set of
+    statement sizes: sqlite3 keeps each distinct statement it prepares, and a statement per
+    remainder size once held tens of MB per worker."""
+    import sqlalchemy as sa
+
+    store = PredictionStore(f"sqlite:///{tmp_path / 'store.sqlite3'}", flush_interval=30.0)
+    statement_rows: set[int] = set()
+
+    def trace(sql: str) -> None:
+        if sql.startswith("INSERT INTO predictions"):
+            statement_rows.add(sql.count("), (") + 1)
+
+    sa.event.listen(store.engine, "connect", lambda conn, _: conn.set_trace_callback(trace))
+    store.start()
+    sizes = [1, 2, 3, 7, 511, 513, 999, 1_000, 1_001, 1_999, 2_500, 347]
+    written = 0
+    for n in sizes:
+        store.add(pending([f"{written + k:032x}" for k in range(n)]))
+        assert store.flush(30)
+        written += n
+    assert store.close()
+    assert statement_rows <= {1_000, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1}
+    assert statement_rows >= {1_000, 512, 1}
+    check = PredictionStore(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    assert check.count() == written == sum(sizes)
+    with check.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT prediction_id, amount FROM predictions")).all()
+    assert len({r.prediction_id for r in rows}) == written
+    check.engine.dispose()
+
+
 def test_close_writes_everything_still_queued(store_url: str) -> None:
     store = PredictionStore(store_url, flush_interval=30.0)  # the timer would never fire
     store.start()
