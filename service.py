@@ -87,7 +87,8 @@ SMALL_BATCH = 48
 BIG_BATCH = 1_000
 #: BentoML answers 504 to a request still running after this long (service config).
 REQUEST_TIMEOUT_SECONDS = 30
-#: A batch waiting for the store gives up this long after it arrived, leaving time to score.
+#: A request is scored only this soon after it arrived (a batch waiting for the store gives up
+#: then), leaving time to score and answer before the timeout.
 REQUEST_BUDGET_SECONDS = REQUEST_TIMEOUT_SECONDS - 5
 #: Added to each invoice's warnings when the store could not keep it.
 NOT_STORED = "not kept in the prediction store: its queue is full while the database is unreachable"
@@ -145,6 +146,23 @@ class SingleInvoiceBatcher:
         for row, (_, future) in enumerate(queued):
             if not future.done():  # the client may have gone away meanwhile
                 future.set_result((scored, row))
+
+
+def _refuse_late(arrived: float) -> None:
+    """Refuse to score a request that took most of the request timeout to arrive.
+
+    A slow upload scored near the 30 s mark can be cut off by BentoML's timeout after its
+    rows went to the store: the client sees a 504, retries, and the invoice is stored twice.
+    Past REQUEST_BUDGET_SECONDS nothing is scored; the 408 says so.
+    """
+    took = time.monotonic() - arrived
+    if took > REQUEST_BUDGET_SECONDS:
+        raise DirectError(
+            408,
+            f"the request took {took:.0f} s to arrive, too close to the "
+            f"{REQUEST_TIMEOUT_SECONDS} s request timeout to be scored; nothing of it was "
+            "scored or stored: send it again",
+        )
 
 
 def _error(status: int, message: str) -> Any:
@@ -389,6 +407,7 @@ class InvoiceFraudService:
         handed over even if the request is cancelled meanwhile (BentoML's timeout), so the
         store's accounting of reserved room never drifts.
         """
+        _refuse_late(arrived)
         reserved = await self._admit(len(cols.amount), arrived)
         work = asyncio.ensure_future(asyncio.to_thread(self._predict_batch, cols, reserved))
         return await asyncio.shield(work)
@@ -410,9 +429,7 @@ class InvoiceFraudService:
             time.monotonic() + self.backpressure_max_wait, arrived + REQUEST_BUDGET_SECONDS
         )
         pause = 0.005
-        # A request that took most of BentoML's timeout to arrive (a slow upload) is not
-        # scored even when there is room: it could be cut off at 30 s with its rows stored.
-        while time.monotonic() > deadline or not store.reserve(rows, self.backpressure_rows):
+        while not store.reserve(rows, self.backpressure_rows):
             if time.monotonic() + pause > deadline:
                 logger.warning("prediction store behind; batch of %d invoices refused", rows)
                 raise DirectError(
@@ -431,6 +448,7 @@ class InvoiceFraudService:
     async def _direct_single(self, body: bytes, arrived: float) -> bytes:
         request = self._single_input.model_validate_json(body)
         fields = {name: getattr(request, name) for name in type(request).model_fields}
+        _refuse_late(arrived)
         prediction = await self._predict_one(fields)
         return prediction.model_dump_json().encode()
 
@@ -456,8 +474,17 @@ class InvoiceFraudService:
         return InvoiceColumns.from_items(batch.invoices)  # type: ignore[attr-defined]
 
     @bentoml.api(route="/predict_invoice_fraud", input_spec=InvoiceRequest)
-    async def predict_invoice_fraud(self, **fields: Any) -> FraudPrediction:
+    async def predict_invoice_fraud(
+        self,
+        ctx: bentoml.Context = None,  # type: ignore[assignment]
+        **fields: Any,
+    ) -> FraudPrediction:
         """Score one invoice, sent as a flat JSON object (``explain: true`` adds reasons)."""
+        if ctx is not None:
+            try:
+                _refuse_late(float(ctx.request.scope.get(ARRIVED_SCOPE_KEY, time.monotonic())))
+            except DirectError as exc:
+                return exc.response()  # type: ignore[no-any-return]
         return await self._predict_one(fields)
 
     @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)

@@ -178,6 +178,40 @@ def test_a_cancelled_batch_neither_leaks_nor_double_returns_its_store_room(
     assert service.store.count() == before + 15_000
 
 
+def test_a_request_that_took_most_of_the_timeout_to_arrive_is_not_scored(
+    service: Any,
+) -> None:
+    """A slow upload scored near the 30 s mark could be answered 504 after it was stored
+    (the client retries: stored twice). Past the budget nothing is scored: a 408 says so."""
+    import time
+
+    from invoice_fraud.columns import InvoiceColumns
+    from invoice_fraud.serving import DirectError
+    from service import REQUEST_BUDGET_SECONDS
+
+    single = json.dumps(make_invoice(invoice_id="late-single")).encode()
+    body = json.dumps({"invoices": [make_invoice(invoice_id=f"late{k}") for k in range(3)]})
+    cols = InvoiceColumns.from_items(InvoiceBatch.model_validate_json(body).invoices)
+    assert service.store.flush(30)
+    before = service.store.count()
+    late = time.monotonic() - REQUEST_BUDGET_SECONDS - 1
+    for refused in (service._direct_single(single, late), service._answer_batch(cols, late)):
+        with pytest.raises(DirectError) as caught:
+            asyncio.run(refused)
+        assert caught.value.status == 408
+        assert "too close to the 30 s request timeout" in caught.value.message
+        assert "nothing of it was scored or stored" in caught.value.message
+    assert service.store.flush(30)
+    assert service.store.count() == before
+    # In time, the same requests are scored and kept.
+    in_time = time.monotonic() - REQUEST_BUDGET_SECONDS + 2
+    answer = json.loads(asyncio.run(service._direct_single(single, in_time)))
+    assert answer["invoice_id"] == "late-single"
+    asyncio.run(service._answer_batch(cols, in_time))
+    assert service.store.flush(30)
+    assert service.store.count() == before + 4
+
+
 def test_service_starts_when_the_store_directory_cannot_be_made(
     bentoml_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
