@@ -4,8 +4,8 @@
 
 Prints, per interval, requests/s, p99 and each worker's RSS, then the RSS growth over the
 soak (issue 5: under 5 %) and the rows stored against the answers. A minute of the same load
-comes first (``--warmup-minutes``): bounded caches fill there (SQLite's page cache, up to
-16 MiB per worker, the allocator's arenas), and growth is measured from its end. The growth
+comes first (``--warmup-minutes``): bounded caches fill there (SQLite's page cache and
+statement cache, the allocator's arenas), and growth is measured from its end. The growth
 since the server started is printed too.
 """
 
