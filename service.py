@@ -49,6 +49,7 @@ from invoice_fraud.schema import (
     InvoiceItem,
     InvoiceRequest,
     ModelCard,
+    ModelCardQuery,
     PredictionSummary,
     Reason,
     RecentPredictions,
@@ -612,7 +613,7 @@ class InvoiceFraudService:
 
     # -- model card ---------------------------------------------------------------------
 
-    @bentoml.api(route="/model_card")
+    @bentoml.api(route="/model_card", input_spec=ModelCardQuery)
     def model_card(self) -> ModelCard:
         """What the served model is: its metadata (held-out metrics, threshold, features)."""
         meta = self.metadata

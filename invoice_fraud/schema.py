@@ -56,7 +56,10 @@ def openapi_nullable(schema: dict[str, Any]) -> None:
 MAX_INT_ID = 2**53 - 1
 # Printable text with at least one non-space: control characters (NUL above all; C1 ones
 # such as U+009B, a terminal's escape, too) break logs, CSV exports and PostgreSQL text.
-_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+# Bidirectional overrides and invisible characters (U+061C, U+200B-U+200F, U+202A-U+202E,
+# U+2060-U+2069, U+FEFF) would let an id read differently in the analysts' UI than it is.
+_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
+_ID_PATTERN = rf"^[^{_NOT_IN_ID}]*[^\s{_NOT_IN_ID}][^{_NOT_IN_ID}]*$"
 InvoiceId = Annotated[
     Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
     | Annotated[int, Field(ge=0, le=MAX_INT_ID)]
@@ -325,6 +328,12 @@ class Explanation(BaseModel):
     model_tag: str
     base_score: float = Field(description="The model's bias, in log-odds.")
     reasons: list[Reason]
+
+
+class ModelCardQuery(BaseModel):
+    """No fields: the body is ``{}`` (unknown fields are refused, as everywhere else)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class RecentQuery(BaseModel):

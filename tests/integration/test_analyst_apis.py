@@ -156,6 +156,12 @@ def test_record_verdict_rejects_unknown_ids_and_bad_verdicts(client: httpx.Clien
     assert long.status_code == 400 and "comment" in long.text
 
 
+def test_model_card_refuses_unknown_fields(client: httpx.Client) -> None:
+    response = client.post("/model_card", json={"model": "other"})
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == ["model"]
+
+
 def test_model_card_comes_from_the_model_metadata(client: httpx.Client) -> None:
     card = client.post("/model_card", json={}).json()
     scored = client.post("/predict_invoice_fraud", json=ORDINARY).json()

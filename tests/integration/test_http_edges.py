@@ -61,12 +61,27 @@ def test_oversized_streamed_body_is_refused(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "invoice_id",
-    ["a\u0000b", "   ", "tab\there", "\u009b31m", "x" * 129, 2**53, -1, 1.5, True],
-)
+    [
+        "a\u0000b", "   ", "tab\there", "\u009b31m", "x" * 129, 2**53, -1, 1.5, True,
+        "INV-7\u202egpj.exe", "\u200bINV-7", "INV\u2066-7", "INV-7\ufeff",
+    ],
+)  # fmt: skip
 def test_bad_invoice_ids_are_rejected(client: httpx.Client, invoice_id: object) -> None:
     response = client.post("/predict_invoice_fraud", json=make_invoice(invoice_id=invoice_id))
     assert response.status_code == 400, response.text
     assert "invoice_id" in response.text
+    batch = {"invoices": [make_invoice(invoice_id="ok"), make_invoice(invoice_id=invoice_id)]}
+    response = client.post("/predict_invoice_fraud_batch", json=batch)
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert any(e["loc"][:3] == ["invoices", 1, "invoice_id"] for e in detail), response.text
+
+
+def test_text_invoice_ids_beyond_ascii_are_kept(client: httpx.Client) -> None:
+    for invoice_id in ["Rechnung-Ä-01", "請求書-7", "fa\u0301cture 12"]:
+        response = client.post("/predict_invoice_fraud", json=make_invoice(invoice_id=invoice_id))
+        assert response.status_code == 200, response.text
+        assert response.json()["invoice_id"] == invoice_id
 
 
 def test_since_honours_its_utc_offset(client: httpx.Client) -> None:
