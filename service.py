@@ -160,7 +160,7 @@ def _refuse_late(arrived: float) -> None:
     if took > REQUEST_BUDGET_SECONDS:
         raise DirectError(
             408,
-            f"the request took {took:.0f} s to arrive, too close to the "
+            f"the request took {took:.1f} s to arrive, too close to the "
             f"{REQUEST_TIMEOUT_SECONDS} s request timeout to be scored; nothing of it was "
             "scored or stored: send it again",
         )
@@ -485,7 +485,7 @@ class InvoiceFraudService:
             try:
                 _refuse_late(float(ctx.request.scope.get(ARRIVED_SCOPE_KEY, time.monotonic())))
             except DirectError as exc:
-                return exc.response()  # type: ignore[no-any-return]
+                return exc.response(ctx)  # type: ignore[no-any-return]
         return await self._predict_one(fields)
 
     @bentoml.api(route="/predict_invoice_fraud_batch", input_spec=InvoiceBatch)
@@ -504,7 +504,7 @@ class InvoiceFraudService:
             cols = await asyncio.to_thread(InvoiceColumns.from_items, invoices)
             body = await self._answer_batch(cols, arrived)
         except DirectError as exc:
-            return exc.response()  # type: ignore[return-value]
+            return exc.response(ctx)  # type: ignore[return-value]
         finally:
             if len(invoices) >= BIG_BATCH:
                 release_free_memory()

@@ -56,9 +56,14 @@ def openapi_nullable(schema: dict[str, Any]) -> None:
 MAX_INT_ID = 2**53 - 1
 # Printable text with at least one non-space: control characters (NUL above all; C1 ones
 # such as U+009B, a terminal's escape, too) break logs, CSV exports and PostgreSQL text.
-# Bidirectional overrides and invisible characters (U+061C, U+200B-U+200F, U+202A-U+202E,
-# U+2060-U+2069, U+FEFF) would let an id read differently in the analysts' UI than it is.
-_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
+# Bidirectional overrides, invisible characters and line separators (U+00AD, U+034F, U+061C,
+# U+180E, U+200B-U+200F, U+2028-U+202E, U+2060-U+2069, U+FEFF, U+FFF9-U+FFFB) would let an
+# id read differently in the analysts' UI than it is. (Astral ones such as the tag characters
+# U+E0000-U+E007F stay allowed: OpenAPI's regex dialect cannot name them portably.)
+_NOT_IN_ID = (
+    r"\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+    r"\ufeff\ufff9-\ufffb"
+)
 _ID_PATTERN = rf"^[^{_NOT_IN_ID}]*[^\s{_NOT_IN_ID}][^{_NOT_IN_ID}]*$"
 InvoiceId = Annotated[
     Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]

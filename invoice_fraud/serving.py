@@ -59,11 +59,18 @@ class DirectError(Exception):
     def body(self) -> bytes:
         return json.dumps({"error": self.message}).encode()
 
-    def response(self) -> Any:
-        """The same answer as a Starlette response, for BentoML's API handler."""
+    def response(self, ctx: Any = None) -> Any:
+        """The same answer as a Starlette response, for BentoML's API handler.
+
+        For an API with a context parameter BentoML overwrites the status and headers of a
+        returned response with ``ctx.response``'s (a 200 by default), so they go there too.
+        """
         from starlette.responses import Response
 
         headers = {k.decode(): v.decode() for k, v in self.headers()}
+        if ctx is not None:
+            ctx.response.status_code = self.status
+            ctx.response.headers.update(headers)
         return Response(
             self.body(), status_code=self.status, media_type="application/json", headers=headers
         )

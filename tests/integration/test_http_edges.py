@@ -63,7 +63,8 @@ def test_oversized_streamed_body_is_refused(client: httpx.Client) -> None:
     "invoice_id",
     [
         "a\u0000b", "   ", "tab\there", "\u009b31m", "x" * 129, 2**53, -1, 1.5, True,
-        "INV-7\u202egpj.exe", "\u200bINV-7", "INV\u2066-7", "INV-7\ufeff",
+        "INV-7\u202egpj.exe", "\u200bINV-7", "INV\u2066-7", "INV-7\ufeff", "IN\u00adV",
+        "INV\u2028-7",
     ],
 )  # fmt: skip
 def test_bad_invoice_ids_are_rejected(client: httpx.Client, invoice_id: object) -> None:
